@@ -1,0 +1,459 @@
+"""RNN layers built on the keras_seqcells cells: drop-in for Keras's own."""
+
+import keras
+from keras import ops
+
+from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
+
+# Config keys of the base Layer that belong to the RNN layer, not its cell.
+_LAYER_KEYS = ("name", "trainable", "dtype")
+
+
+def _from_cell(attribute):
+    return property(
+        lambda self: getattr(self.cell, attribute),
+        doc=f"The cell's `{attribute}` (see the cell's docstring).",
+    )
+
+
+def _check_use_cudnn(use_cudnn):
+    if use_cudnn not in ("auto", True, False):
+        raise ValueError(
+            "Expected `use_cudnn` to be one of {'auto', True, False}. "
+            f"Received: use_cudnn={use_cudnn!r}"
+        )
+    return use_cudnn
+
+
+class SeqCellRNN(keras.layers.RNN):
+    """Base of the keras_seqcells RNN layers.
+
+    A `keras.layers.RNN` whose constructor takes the cell's arguments (like
+    `keras.layers.LSTM`) and whose states stay in the cell's state dtype
+    (float32 under a mixed precision policy) through the whole sequence.
+    """
+
+    def __init__(self, cell, use_cudnn="auto", **kwargs):
+        super().__init__(cell, **kwargs)
+        # Accepted for drop-in compatibility with the Keras layers; the cells'
+        # equations always run through the generic loop here.
+        self.use_cudnn = _check_use_cudnn(use_cudnn)
+
+    units = _from_cell("units")
+    activation = _from_cell("activation")
+    use_bias = _from_cell("use_bias")
+    kernel_initializer = _from_cell("kernel_initializer")
+    recurrent_initializer = _from_cell("recurrent_initializer")
+    bias_initializer = _from_cell("bias_initializer")
+    kernel_regularizer = _from_cell("kernel_regularizer")
+    recurrent_regularizer = _from_cell("recurrent_regularizer")
+    bias_regularizer = _from_cell("bias_regularizer")
+    kernel_constraint = _from_cell("kernel_constraint")
+    recurrent_constraint = _from_cell("recurrent_constraint")
+    bias_constraint = _from_cell("bias_constraint")
+    dropout = _from_cell("dropout")
+    recurrent_dropout = _from_cell("recurrent_dropout")
+    seed = _from_cell("seed")
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        self._check_sequences_shape(sequences_shape)
+        super().build(sequences_shape, initial_state_shape)
+
+    def _check_sequences_shape(self, shape):
+        if len(shape) != 3:
+            raise ValueError(
+                f"Expected `sequences` of rank 3 (batch, timesteps, features) for "
+                f"{type(self).__name__}. Received: sequences.shape={tuple(shape)}"
+            )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        self._check_sequences_shape(sequences.shape)
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError(
+                "Expected a known number of timesteps with `unroll=True`. Received: "
+                f"sequences.shape={tuple(sequences.shape)}"
+            )
+        if initial_state is not None:
+            initial_state = self.cell._check_states(initial_state, argument="initial_state")
+        elif self.stateful:
+            initial_state = self.states
+        else:
+            initial_state = self.get_initial_state(ops.shape(sequences)[0])
+        initial_state = [ops.cast(s, self.cell.state_dtype) for s in initial_state]
+
+        # One dropout mask per sequence, prepared outside the loop (as
+        # `keras.layers.RNN` does) so that the loop body stays stateless.
+        self.cell.get_dropout_mask(sequences[:, 0, :])
+        self.cell.get_recurrent_dropout_mask(initial_state[0])
+        last_output, outputs, states = self.inner_loop(
+            sequences=sequences,
+            initial_state=initial_state,
+            mask=mask,
+            training=training,
+        )
+        self.cell.reset_dropout_mask()
+        self.cell.reset_recurrent_dropout_mask()
+
+        if self.stateful:
+            for variable, state in zip(self.states, states, strict=True):
+                variable.assign(ops.cast(state, variable.dtype))
+        output = outputs if self.return_sequences else last_output
+        output = ops.cast(output, self.compute_dtype)
+        if self.return_state:
+            return output, *states
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("cell")
+        cell_config = {
+            key: value for key, value in self.cell.get_config().items() if key not in _LAYER_KEYS
+        }
+        config["activity_regularizer"] = keras.regularizers.serialize(self.activity_regularizer)
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class SimpleRNN(SeqCellRNN):
+    """Fully-connected RNN layer on `SimpleRNNCell`; drop-in for `keras.layers.SimpleRNN`.
+
+    Equations (see `SimpleRNNCell`):
+
+        h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)
+        y_t = softmax(W_hy h_t + b_y)        # only with `output_units`
+
+    Without `output_units` the layer has the weight variables of
+    `keras.layers.SimpleRNN` (`kernel`, `recurrent_kernel`, `bias`), so
+    weights and checkpoints load either way unchanged.
+
+    Args:
+        units: Positive integer, dimensionality of the state.
+        activation, use_bias, kernel_initializer, recurrent_initializer,
+            bias_initializer, kernel_regularizer, recurrent_regularizer,
+            bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint, dropout, recurrent_dropout, seed: as for
+            `SimpleRNNCell`.
+        activity_regularizer: Regularizer of the layer's output.
+        return_sequences: Boolean, whether to return the whole output
+            sequence rather than the last output. Default: False.
+        return_state: Boolean, whether to also return the last state.
+        go_backwards: Boolean, whether to process the sequence backwards and
+            return the reversed sequence.
+        stateful: Boolean, whether the last state of each sample is the
+            initial state of the same sample in the next batch.
+        unroll: Boolean, whether to unroll the loop (faster for short
+            sequences, more memory).
+        output_units: None or a positive integer: the per-step softmax head of
+            `SimpleRNNCell`.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`,
+            `zero_output_for_mask`, ...).
+
+    Call arguments:
+        sequences: A 3D tensor of shape `(batch, timesteps, features)`.
+        initial_state: Optional list with one tensor of shape `(batch, units)`.
+        mask: Optional boolean tensor of shape `(batch, timesteps)`; a masked
+            step carries the state and the previous output unchanged.
+        training: Python boolean, whether dropout is applied.
+
+    Example:
+
+    >>> inputs = np.random.random((32, 10, 8))
+    >>> keras_seqcells.SimpleRNN(4, return_sequences=True)(inputs).shape
+    (32, 10, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        seed=None,
+        output_units=None,
+        **kwargs,
+    ):
+        cell = SimpleRNNCell(
+            units,
+            output_units=output_units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="simple_rnn_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+    output_units = _from_cell("output_units")
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class LSTM(SeqCellRNN):
+    """Long Short-Term Memory layer on `LSTMCell`; drop-in for `keras.layers.LSTM`.
+
+    Equations (see `LSTMCell`; gate order i, f, c, o):
+
+        i_t  = σ(W_xi x_t + W_hi h_{t-1} + b_i)
+        f_t  = σ(W_xf x_t + W_hf h_{t-1} + b_f)
+        C~_t = tanh(W_xc x_t + W_hc h_{t-1} + b_c)
+        C_t  = f_t ⊙ C_{t-1} + i_t ⊙ C~_t
+        o_t  = σ(W_xo x_t + W_ho h_{t-1} + b_o)
+        h_t  = o_t ⊙ tanh(C_t)
+
+    The layer has the weight variables of `keras.layers.LSTM` (`kernel`,
+    `recurrent_kernel`, `bias` in the same fused layout), so weights and
+    checkpoints load either way unchanged.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, unit_forget_bias,
+            kernel_regularizer, recurrent_regularizer, bias_regularizer,
+            kernel_constraint, recurrent_constraint, bias_constraint,
+            dropout, recurrent_dropout, seed: as for `LSTMCell`.
+        activity_regularizer: Regularizer of the layer's output.
+        return_sequences, return_state, go_backwards, stateful, unroll: as
+            for `keras.layers.RNN` (see `SimpleRNN`).
+        use_cudnn: `"auto"`, True or False. Accepted for compatibility with
+            `keras.layers.LSTM`; it changes nothing here.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`,
+            `zero_output_for_mask`, and the legacy `implementation`, which is
+            accepted and changes nothing).
+
+    Call arguments:
+        sequences: A 3D tensor of shape `(batch, timesteps, features)`.
+        initial_state: Optional list `[h_0, C_0]` of tensors of shape
+            `(batch, units)`.
+        mask: Optional boolean tensor of shape `(batch, timesteps)`; a masked
+            step carries the state and the previous output unchanged.
+        training: Python boolean, whether dropout is applied.
+
+    Example:
+
+    >>> inputs = np.random.random((32, 10, 8))
+    >>> whole, h, c = keras_seqcells.LSTM(
+    ...     4, return_sequences=True, return_state=True)(inputs)
+    >>> whole.shape, h.shape, c.shape
+    ((32, 10, 4), (32, 4), (32, 4))
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        kwargs.pop("implementation", None)
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            use_cudnn=use_cudnn,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+    recurrent_activation = _from_cell("recurrent_activation")
+    unit_forget_bias = _from_cell("unit_forget_bias")
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class GRU(SeqCellRNN):
+    """Gated Recurrent Unit layer on `GRUCell`; drop-in for `keras.layers.GRU`.
+
+    Equations (see `GRUCell`; gate order z, r, h):
+
+        z_t  = σ(W_xz x_t + W_hz h_{t-1} + b_z)
+        r_t  = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+        h~_t = tanh(W_xh x_t + r_t ⊙ (W_hh h_{t-1}) + b_h)   # reset_after=True
+        h~_t = tanh(W_xh x_t + W_hh (r_t ⊙ h_{t-1}) + b_h)   # reset_after=False
+        h_t  = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h~_t
+
+    **Warning**: here `z_t` weights the new candidate and there is a single
+    bias, whereas `keras.layers.GRU` weights the old state with `z` and (with
+    `reset_after=True`) has a separate recurrent bias. A Keras GRU's raw
+    weights therefore mean something else: convert exactly with
+    `keras_seqcells.from_keras` / `to_keras`, never by copying weights.
+
+    Args:
+        units: Positive integer, dimensionality of the state and output.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+            seed, reset_after: as for `GRUCell`.
+        activity_regularizer: Regularizer of the layer's output.
+        return_sequences, return_state, go_backwards, stateful, unroll: as
+            for `keras.layers.RNN` (see `SimpleRNN`).
+        use_cudnn: `"auto"`, True or False. Accepted for compatibility with
+            `keras.layers.GRU`; it changes nothing here.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`,
+            `zero_output_for_mask`, and the legacy `implementation`, which is
+            accepted and changes nothing).
+
+    Call arguments:
+        sequences: A 3D tensor of shape `(batch, timesteps, features)`.
+        initial_state: Optional list with one tensor of shape `(batch, units)`.
+        mask: Optional boolean tensor of shape `(batch, timesteps)`; a masked
+            step carries the state and the previous output unchanged.
+        training: Python boolean, whether dropout is applied.
+
+    Example:
+
+    >>> inputs = np.random.random((32, 10, 8))
+    >>> keras_seqcells.GRU(4, reset_after=False)(inputs).shape
+    (32, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        reset_after=True,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        kwargs.pop("implementation", None)
+        cell = GRUCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            reset_after=reset_after,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="gru_cell",
+        )
+        super().__init__(
+            cell,
+            use_cudnn=use_cudnn,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+    recurrent_activation = _from_cell("recurrent_activation")
+    reset_after = _from_cell("reset_after")

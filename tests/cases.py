@@ -1,0 +1,36 @@
+"""The cells and layers under test: list a new cell here once and it gets every check."""
+
+from dataclasses import dataclass, field
+
+import keras_seqcells as ks
+
+
+@dataclass(frozen=True)
+class CellCase:
+    """One cell configuration, with the layer class that wraps it."""
+
+    id: str
+    cell_class: type
+    layer_class: type
+    kwargs: dict = field(default_factory=dict)
+
+    def cell(self, units=4, **overrides):
+        return self.cell_class(units, **{**self.kwargs, **overrides})
+
+    def layer(self, units=4, **overrides):
+        return self.layer_class(units, **{**self.kwargs, **overrides})
+
+    @property
+    def output_units(self):
+        return self.kwargs.get("output_units")
+
+
+CASES = [
+    CellCase("simple_rnn", ks.SimpleRNNCell, ks.SimpleRNN),
+    CellCase("simple_rnn_head", ks.SimpleRNNCell, ks.SimpleRNN, {"output_units": 3}),
+    CellCase("lstm", ks.LSTMCell, ks.LSTM),
+    CellCase("gru_reset_after", ks.GRUCell, ks.GRU, {"reset_after": True}),
+    CellCase("gru_reset_before", ks.GRUCell, ks.GRU, {"reset_after": False}),
+]
+
+CASE_IDS = [case.id for case in CASES]
