@@ -1,0 +1,40 @@
+"""The shared layer checks of `layer_test_helper.py`, run over every cell of `cases.py`."""
+
+import numpy as np
+import pytest
+
+from tests import layer_test_helper as helper
+from tests.cases import CASES
+
+
+def test_build(case):
+    helper.check_build(case)
+
+
+def test_call(case):
+    helper.check_call(case)
+
+
+def test_masking(case):
+    helper.check_masking(case)
+
+
+def test_config_round_trip(case):
+    helper.check_config_round_trip(case)
+
+
+def test_saved_model_export(case, tmp_path):
+    helper.check_saved_model_export(case, tmp_path / "export")
+
+
+@pytest.fixture(scope="module")
+def fresh_process_round_trip(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("keras_files")
+    expected = helper.save_models_for_fresh_process(CASES, directory)
+    return expected, helper.predictions_in_fresh_process(directory)
+
+
+def test_keras_file_loads_in_fresh_process(case, fresh_process_round_trip):
+    expected, reloaded = fresh_process_round_trip
+    for name in (f"{case.id}-layer", f"{case.id}-cell"):
+        np.testing.assert_array_equal(reloaded[name], expected[name])
