@@ -2,10 +2,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
 
-from tests.cases import CASE_IDS, CASES  # noqa: E402
+from tests.cases import CASE_IDS, CASES
 
 
 @pytest.fixture(params=CASES, ids=CASE_IDS)
