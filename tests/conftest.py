@@ -17,6 +17,6 @@ def case(request):
 def _fresh_keras_state():
     """Every test starts from the default float32 policy and a clean session."""
     keras.config.set_dtype_policy("float32")
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     yield
     keras.config.set_dtype_policy("float32")

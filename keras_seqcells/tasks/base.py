@@ -136,6 +136,13 @@ class Task:
         """Returns the baselines' held-out metrics, as `{baseline: {metric: value}}`."""
         raise NotImplementedError
 
+    def predict(self, model, inputs):
+        """Returns one JSON-serialisable prediction per raw input string.
+
+        This is what `keras-seqcells predict <task> INPUT...` prints.
+        """
+        raise NotImplementedError
+
     def train(self, settings, source=None, limit=None, callbacks=()):
         """Trains, evaluates and saves a model; see the module docstring.
 
