@@ -45,6 +45,8 @@ def from_keras(layer):
     >>> ours = keras_seqcells.from_keras(keras_lstm)
     """
     target = _counterpart(layer, keras_side=True)
+    if target is GRU:
+        _check_gate_symmetry(layer.cell.recurrent_activation)
     converted = target.from_config(layer.get_config())
     if layer.built:
         _build_like(converted, layer)
@@ -81,6 +83,8 @@ def to_keras(layer):
             "Expected a SimpleRNN without an output head: keras.layers.SimpleRNN "
             f"has no softmax head. Received: output_units={layer.output_units}"
         )
+    if target is keras.layers.GRU:
+        _check_gate_symmetry(layer.cell.recurrent_activation)
     converted = target.from_config(config)
     if layer.built:
         _build_like(converted, layer)
@@ -133,7 +137,6 @@ def _negate_update_gate(array, units):
 
 def _gru_weights_from_keras(layer, weights):
     cell = layer.cell
-    _check_gate_symmetry(cell.recurrent_activation)
     units = cell.units
     kernel, recurrent_kernel, *bias = weights
     converted = [
@@ -159,7 +162,6 @@ def _gru_weights_from_keras(layer, weights):
 
 
 def _gru_weights_to_keras(layer, weights):
-    _check_gate_symmetry(layer.cell.recurrent_activation)
     units = layer.cell.units
     kernel, recurrent_kernel, *bias = weights
     converted = [

@@ -66,6 +66,15 @@ class SeqCellRNN(keras.layers.RNN):
                 f"{type(self).__name__}. Received: sequences.shape={tuple(shape)}"
             )
 
+    def _check_state_batch(self, sequences, states):
+        batch = sequences.shape[0]
+        received = [s.shape[0] for s in states]
+        if batch is not None and any(size not in (None, batch) for size in received):
+            raise ValueError(
+                f"Expected `initial_state` with the batch size of `sequences` ({batch}). "
+                f"Received: initial_state batch sizes={received}"
+            )
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         self._check_sequences_shape(sequences.shape)
         if self.unroll and sequences.shape[1] is None:
@@ -75,6 +84,7 @@ class SeqCellRNN(keras.layers.RNN):
             )
         if initial_state is not None:
             initial_state = self.cell._check_states(initial_state, argument="initial_state")
+            self._check_state_batch(sequences, initial_state)
         elif self.stateful:
             initial_state = self.states
         else:
