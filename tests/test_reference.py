@@ -97,6 +97,8 @@ with_dtype = pytest.mark.parametrize("dtype", list(DTYPES))
 @with_option
 @with_dtype
 def test_cell_layers_and_trace_match_reference(case, option, dtype):
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        pytest.skip("Keras's JAX backend computes ops such as tanh on float64 in float32")
     p = Problem(case, option, dtype)
     cell = case.cell(UNITS, dtype=dtype, **p.options)
     generic = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype=dtype)
