@@ -1,0 +1,85 @@
+"""Trains every task with every cell type and writes the README's results table.
+
+For each task and cell (`simple_rnn`, `lstm`, `gru`) it trains with the task's
+recommended settings on the shipped data, then reports the held-out metric
+beside the task's baselines, the epochs run and the training time. The table
+replaces the lines between the markers `<!-- task-results:start -->` and
+`<!-- task-results:end -->` of README.md.
+
+    python -m benchmarks.task_results                  # all tasks (tens of minutes)
+    python -m benchmarks.task_results --task tagging   # one task
+"""
+
+import argparse
+import os
+import pathlib
+import platform
+import re
+
+from keras_seqcells.tasks import CELL_LAYERS, TASKS, get_task
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- task-results:start -->", "<!-- task-results:end -->"
+
+
+def _format(value):
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def run(task_names, cells, output_root):
+    rows = []
+    for name in task_names:
+        task = get_task(name)
+        for cell in cells:
+            output_dir = str(output_root / f"{name}-{cell}")
+            settings = task.settings(cell=cell, output_dir=output_dir, verbose=2)
+            result = task.train(settings)
+            baselines = ", ".join(
+                f"{baseline} {_format(values[task.metric])}"
+                for baseline, values in result.baselines.items()
+            )
+            rows.append(
+                f"| {name} | {cell} | {task.metric} {_format(result.metrics[task.metric])} | "
+                f"{baselines} | {len(result.history['loss'])} | {result.seconds:.0f} s |"
+            )
+    return rows
+
+
+def update_readme(rows):
+    machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
+    table = "\n".join(
+        [
+            START,
+            f"Held-out results on the shipped data (measured on {machine}; "
+            "regenerate with `python -m benchmarks.task_results`):",
+            "",
+            "| task | cell | model | baselines | epochs | training time |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+            END,
+        ]
+    )
+    text = README.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {START} ... {END} markers")
+    README.write_text(pattern.sub(lambda _: table, text))
+    print(table)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS), action="append")
+    parser.add_argument("--cell", choices=sorted(CELL_LAYERS), action="append")
+    parser.add_argument("--output-root", default="runs/results")
+    args = parser.parse_args(argv)
+    rows = run(
+        args.task or list(TASKS),
+        args.cell or ["simple_rnn", "lstm", "gru"],
+        pathlib.Path(args.output_root),
+    )
+    update_readme(rows)
+
+
+if __name__ == "__main__":
+    main()
