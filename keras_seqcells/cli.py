@@ -32,10 +32,17 @@ def _build_parser():
         "LSTM and GRU cells.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    task_option = {
+        "action": "append",
+        "default": [],
+        "metavar": "KEY=VALUE",
+        "help": "a task option, e.g. window=30 or mode=many_to_many (repeatable)",
+    }
     tasks = sorted(TASKS)
 
     train = commands.add_parser("train", help="train a task's model on its data")
     train.add_argument("task", choices=tasks)
+    train.add_argument("--task-option", **task_option)
     # Options left unset take the task's recommended settings.
     train.add_argument("--cell", choices=sorted(CELL_LAYERS))
     train.add_argument("--units", type=int)
@@ -59,6 +66,7 @@ def _build_parser():
 
     evaluate = commands.add_parser("evaluate", help="held-out metrics of a saved model")
     evaluate.add_argument("task", choices=tasks)
+    evaluate.add_argument("--task-option", **task_option)
     evaluate.add_argument("--model", help="default: runs/<task>/model.keras")
     evaluate.add_argument("--source")
     evaluate.add_argument("--seed", type=int, default=TrainSettings.seed)
@@ -66,9 +74,24 @@ def _build_parser():
 
     predict = commands.add_parser("predict", help="run a saved model on raw inputs")
     predict.add_argument("task", choices=tasks)
+    predict.add_argument("--task-option", **task_option)
     predict.add_argument("inputs", nargs="+")
     predict.add_argument("--model", help="default: runs/<task>/model.keras")
     return parser
+
+
+def _task_options(pairs):
+    """Parses `KEY=VALUE` pairs; values are JSON (numbers, true, null...) or plain strings."""
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ValueError(f"Expected `--task-option` as KEY=VALUE. Received: {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 def _format_metrics(metrics):
@@ -98,7 +121,7 @@ def load_model(path):
 
 
 def _train(args):
-    task = get_task(args.task)
+    task = get_task(args.task, **_task_options(args.task_option))
     settings = task.settings(
         cell=args.cell,
         units=args.units,
@@ -124,14 +147,14 @@ def _train(args):
 
 
 def _evaluate(args):
-    task = get_task(args.task)
+    task = get_task(args.task, **_task_options(args.task_option))
     model = load_model(args.model or _default_model(args.task))
     data = task.load_data(args.source, seed=args.seed, limit=args.limit)
     _print_results(task, task.evaluate(model, data), task.baselines(data))
 
 
 def _predict(args):
-    task = get_task(args.task)
+    task = get_task(args.task, **_task_options(args.task_option))
     model = load_model(args.model or _default_model(args.task))
     for text, prediction in zip(args.inputs, task.predict(model, args.inputs), strict=True):
         print(json.dumps({"input": text, "prediction": prediction}))
@@ -145,7 +168,7 @@ def main(argv=None):
     args = _build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"keras-seqcells {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

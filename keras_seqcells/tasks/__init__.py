@@ -2,9 +2,10 @@
 
 from keras_seqcells.tasks.base import CELL_LAYERS, Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
+from keras_seqcells.tasks.forecasting import Forecasting
 from keras_seqcells.tasks.text_classification import TextClassification
 
-TASKS = {task.name: task for task in (TextClassification,)}
+TASKS = {task.name: task for task in (TextClassification, Forecasting)}
 
 
 def get_task(name, **options):
@@ -18,6 +19,7 @@ __all__ = [
     "CELL_LAYERS",
     "TASKS",
     "DataError",
+    "Forecasting",
     "Task",
     "TextClassification",
     "TrainResult",

@@ -128,6 +128,13 @@ class Task:
         """Returns the `tf.data` training and validation datasets."""
         raise NotImplementedError
 
+    def inference_model(self, model):
+        """The trained model as it is evaluated, saved and returned.
+
+        Override to drop what only training needs (such as extra outputs).
+        """
+        return model
+
     def evaluate(self, model, data):
         """Returns the held-out (test split) metrics of `model` as a dict."""
         raise NotImplementedError
@@ -180,6 +187,7 @@ class Task:
             verbose=settings.verbose,
         )
         seconds = time.perf_counter() - start
+        model = self.inference_model(model)
         metrics = self.evaluate(model, data)
         baselines = self.baselines(data)
         model_path = output_dir / "model.keras"
