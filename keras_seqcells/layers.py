@@ -75,6 +75,14 @@ class SeqCellRNN(keras.layers.RNN):
                 f"Received: initial_state batch sizes={received}"
             )
 
+    def _check_stateful_batch(self, sequences):
+        batch = sequences.shape[0]
+        if None not in (batch, self._expected_batch_size) and batch != self._expected_batch_size:
+            raise ValueError(
+                "Expected `sequences` with the batch size of the stateful layer's states "
+                f"({self._expected_batch_size}). Received: sequences.shape={tuple(sequences.shape)}"
+            )
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         self._check_sequences_shape(sequences.shape)
         if self.unroll and sequences.shape[1] is None:
@@ -86,6 +94,7 @@ class SeqCellRNN(keras.layers.RNN):
             initial_state = self.cell._check_states(initial_state, argument="initial_state")
             self._check_state_batch(sequences, initial_state)
         elif self.stateful:
+            self._check_stateful_batch(sequences)
             initial_state = self.states
         else:
             initial_state = self.get_initial_state(ops.shape(sequences)[0])
