@@ -192,7 +192,9 @@ class Task:
         baselines = self.baselines(data)
         model_path = output_dir / "model.keras"
         save_atomically(model, model_path)
-        plot_learning_curve(history.history, output_dir / "learning_curve.png", self.name)
+        plot_learning_curve(
+            history.history, output_dir / "learning_curve.png", f"{self.name} ({settings.cell})"
+        )
         summary = {
             "task": self.name,
             "settings": dataclasses.asdict(settings),
