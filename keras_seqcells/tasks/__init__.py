@@ -3,9 +3,10 @@
 from keras_seqcells.tasks.base import CELL_LAYERS, Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.forecasting import Forecasting
+from keras_seqcells.tasks.tagging import Tagging
 from keras_seqcells.tasks.text_classification import TextClassification
 
-TASKS = {task.name: task for task in (TextClassification, Forecasting)}
+TASKS = {task.name: task for task in (TextClassification, Forecasting, Tagging)}
 
 
 def get_task(name, **options):
@@ -20,6 +21,7 @@ __all__ = [
     "TASKS",
     "DataError",
     "Forecasting",
+    "Tagging",
     "Task",
     "TextClassification",
     "TrainResult",
