@@ -10,7 +10,6 @@ Examples:
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 
@@ -164,7 +163,6 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
