@@ -83,6 +83,8 @@ def to_keras(layer):
             "Expected a SimpleRNN without an output head: keras.layers.SimpleRNN "
             f"has no softmax head. Received: output_units={layer.output_units}"
         )
+    # Chrono initialisation only sets initial values; the weights carry over.
+    config.pop("chrono_init", None)
     if target is keras.layers.GRU:
         _check_gate_symmetry(layer.cell.recurrent_activation)
     converted = target.from_config(config)

@@ -269,7 +269,10 @@ class LSTM(SeqCellRNN):
             recurrent_initializer, bias_initializer, unit_forget_bias,
             kernel_regularizer, recurrent_regularizer, bias_regularizer,
             kernel_constraint, recurrent_constraint, bias_constraint,
-            dropout, recurrent_dropout, seed: as for `LSTMCell`.
+            dropout, recurrent_dropout, seed, chrono_init: as for
+            `LSTMCell`. `chrono_init=T_max` initialises `b_f` and `b_i` for
+            dependencies of up to about `T_max` steps (chrono
+            initialisation).
         activity_regularizer: Regularizer of the layer's output.
         return_sequences, return_state, go_backwards, stateful, unroll: as
             for `keras.layers.RNN` (see `SimpleRNN`).
@@ -322,6 +325,7 @@ class LSTM(SeqCellRNN):
         stateful=False,
         unroll=False,
         use_cudnn="auto",
+        chrono_init=None,
         **kwargs,
     ):
         kwargs.pop("implementation", None)
@@ -343,6 +347,7 @@ class LSTM(SeqCellRNN):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
+            chrono_init=chrono_init,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",
@@ -361,6 +366,7 @@ class LSTM(SeqCellRNN):
 
     recurrent_activation = _from_cell("recurrent_activation")
     unit_forget_bias = _from_cell("unit_forget_bias")
+    chrono_init = _from_cell("chrono_init")
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -387,7 +393,9 @@ class GRU(SeqCellRNN):
             recurrent_initializer, bias_initializer, kernel_regularizer,
             recurrent_regularizer, bias_regularizer, kernel_constraint,
             recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-            seed, reset_after: as for `GRUCell`.
+            seed, reset_after, chrono_init: as for `GRUCell`.
+            `chrono_init=T_max` initialises `b_z` so that the state is kept
+            over up to about `T_max` steps (chrono initialisation).
         activity_regularizer: Regularizer of the layer's output.
         return_sequences, return_state, go_backwards, stateful, unroll: as
             for `keras.layers.RNN` (see `SimpleRNN`).
@@ -437,6 +445,7 @@ class GRU(SeqCellRNN):
         unroll=False,
         reset_after=True,
         use_cudnn="auto",
+        chrono_init=None,
         **kwargs,
     ):
         kwargs.pop("implementation", None)
@@ -458,6 +467,7 @@ class GRU(SeqCellRNN):
             recurrent_dropout=recurrent_dropout,
             seed=seed,
             reset_after=reset_after,
+            chrono_init=chrono_init,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="gru_cell",
@@ -476,3 +486,4 @@ class GRU(SeqCellRNN):
 
     recurrent_activation = _from_cell("recurrent_activation")
     reset_after = _from_cell("reset_after")
+    chrono_init = _from_cell("chrono_init")

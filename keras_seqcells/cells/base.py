@@ -43,6 +43,39 @@ def check_rate(name, value):
     return float(value)
 
 
+def check_chrono_init(chrono_init, use_bias):
+    """Returns `chrono_init` if it is None or a number above 2, else raises."""
+    if chrono_init is None:
+        return None
+    if isinstance(chrono_init, bool) or not isinstance(chrono_init, numbers.Real):
+        raise TypeError(
+            "Expected `chrono_init` to be None or a number T_max > 2. "
+            f"Received: chrono_init={chrono_init!r}"
+        )
+    if not chrono_init > 2:
+        raise ValueError(
+            "Expected `chrono_init` to be None or a number T_max > 2. "
+            f"Received: chrono_init={chrono_init}"
+        )
+    if not use_bias:
+        raise ValueError(
+            "Expected `use_bias=True` with `chrono_init`, which initialises gate biases. "
+            f"Received: use_bias={use_bias}, chrono_init={chrono_init}"
+        )
+    return chrono_init
+
+
+def chrono_biases(t_max, seed):
+    """An initializer drawing `log(u)`, `u ~ U(1, t_max - 1)`, seeded by `seed`."""
+
+    def initializer(shape, dtype=None, **_):
+        dtype = dtype or keras.config.floatx()
+        u = keras.random.uniform(shape, minval=1.0, maxval=float(t_max) - 1.0, seed=seed)
+        return ops.cast(ops.log(u), dtype)
+
+    return initializer
+
+
 @dataclass(frozen=True)
 class _NamedSlice:
     """Where a named (document-orientation) weight lives in a fused variable."""

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_seqcells.cells.base import RecurrentCell
+from keras_seqcells.cells.base import RecurrentCell, check_chrono_init, chrono_biases
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -60,7 +60,17 @@ class GRUCell(RecurrentCell):
         dropout: Float in [0, 1), fraction of the input units to drop.
         recurrent_dropout: Float in [0, 1), fraction of `h_{t-1}` to drop in
             the recurrent products.
-        seed: Random seed for dropout.
+        seed: Random seed for dropout and for `chrono_init`.
+        chrono_init: None (default) or a number `T_max > 2`, the longest
+            dependency span (in steps) expected. If set, the update gate's
+            bias is initialised after Tallec & Ollivier, "Can recurrent
+            neural networks warp time?" (ICLR 2018): `b_z = -log(u)` with `u`
+            drawn from `U(1, T_max - 1)` per unit. Since `z_t` weights the new
+            candidate here, a negative `b_z` keeps `h_{t-1}` (each unit then
+            remembers over about `u` steps at initialisation), against
+            vanishing gradients. It overrides `bias_initializer` for `b_z`
+            only. It only sets initial values (`to_keras` drops it).
+            Requires `use_bias=True`.
         reset_after: True (default) to apply the reset gate after the
             recurrent product, False to apply it to `h_{t-1}` before it.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
@@ -99,6 +109,7 @@ class GRUCell(RecurrentCell):
         recurrent_dropout=0.0,
         seed=None,
         reset_after=True,
+        chrono_init=None,
         **kwargs,
     ):
         kwargs.pop("implementation", None)
@@ -122,6 +133,19 @@ class GRUCell(RecurrentCell):
         )
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
+        self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
+
+    def _fused_bias_initializer(self):
+        if self.chrono_init is None:
+            return self.bias_initializer
+        units, initializer = self.units, self.bias_initializer
+        chrono = chrono_biases(self.chrono_init, self.seed)
+
+        def chrono_update(_, *args, **kwargs):
+            keep = chrono((units,), *args, **kwargs)
+            return ops.concatenate([-keep, initializer((2 * units,), *args, **kwargs)])
+
+        return chrono_update
 
     def _step(self, x, states, training):
         (h_prev,) = states
@@ -152,5 +176,6 @@ class GRUCell(RecurrentCell):
         config = {
             "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
             "reset_after": self.reset_after,
+            "chrono_init": self.chrono_init,
         }
         return {**super().get_config(), **config}

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_seqcells.cells.base import RecurrentCell
+from keras_seqcells.cells.base import RecurrentCell, check_chrono_init, chrono_biases
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -61,7 +61,18 @@ class LSTMCell(RecurrentCell):
         dropout: Float in [0, 1), fraction of the input units to drop.
         recurrent_dropout: Float in [0, 1), fraction of `h_{t-1}` to drop in
             the recurrent products.
-        seed: Random seed for dropout.
+        seed: Random seed for dropout and for `chrono_init`.
+        chrono_init: None (default) or a number `T_max > 2`, the longest
+            dependency span (in steps) expected. If set, the gate biases are
+            initialised as in Tallec & Ollivier, "Can recurrent neural
+            networks warp time?" (ICLR 2018): `b_f = log(u)` with `u` drawn
+            from `U(1, T_max - 1)` per unit, and `b_i = -b_f`, so that the
+            forget gates keep the cell state over spans of up to about
+            `T_max` steps at initialisation, against vanishing gradients.
+            It overrides `unit_forget_bias` and `bias_initializer` for `b_f`
+            and `b_i` (the other biases keep `bias_initializer`). It only
+            sets initial values (`to_keras` drops it). Requires
+            `use_bias=True`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -99,6 +110,7 @@ class LSTMCell(RecurrentCell):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        chrono_init=None,
         **kwargs,
     ):
         # Keras's cell accepts `implementation`; here there is one fused path.
@@ -123,12 +135,24 @@ class LSTMCell(RecurrentCell):
         )
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
+        self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
 
     @property
     def state_size(self):
         return [self.units, self.units]
 
     def _fused_bias_initializer(self):
+        if self.chrono_init is not None:
+            units, initializer = self.units, self.bias_initializer
+            chrono = chrono_biases(self.chrono_init, self.seed)
+
+            def chrono_forget_and_input(_, *args, **kwargs):
+                forget = chrono((units,), *args, **kwargs)
+                return ops.concatenate(
+                    [-forget, forget, initializer((2 * units,), *args, **kwargs)]
+                )
+
+            return chrono_forget_and_input
         if not self.unit_forget_bias:
             return self.bias_initializer
         units, initializer = self.units, self.bias_initializer
@@ -163,5 +187,6 @@ class LSTMCell(RecurrentCell):
         config = {
             "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
+            "chrono_init": self.chrono_init,
         }
         return {**super().get_config(), **config}

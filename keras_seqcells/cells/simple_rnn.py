@@ -150,6 +150,12 @@ class SimpleRNNCell(RecurrentCell):
         gates = {"h": h}
         if self.output_units is None:
             return h, [h], gates
+        y = self._output_head(h)
+        gates["y"] = y
+        return y, [h], gates
+
+    def _output_head(self, h):
+        """`y = softmax(W_hy h + b_y)` in the state dtype; requires `output_units`."""
         logits = ops.matmul(
             ops.cast(h, self.compute_dtype),
             ops.cast(self.output_kernel, self.compute_dtype),
@@ -157,9 +163,7 @@ class SimpleRNNCell(RecurrentCell):
         logits = self._to_state(logits)
         if self.use_bias:
             logits = logits + ops.cast(self.output_bias, self.state_dtype)
-        y = ops.softmax(logits, axis=-1)
-        gates["y"] = y
-        return y, [h], gates
+        return ops.softmax(logits, axis=-1)
 
     def _named_slices(self):
         slices = super()._named_slices()
