@@ -7,7 +7,7 @@ backend, and convert exactly to and from Keras's built-in layers.
 
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 from keras_seqcells.convert import from_keras, to_keras
-from keras_seqcells.diagnostics import trace
+from keras_seqcells.diagnostics import gradient_flow, trace
 from keras_seqcells.layers import GRU, LSTM, SimpleRNN
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "from_keras",
+    "gradient_flow",
     "to_keras",
     "trace",
 ]

@@ -5,6 +5,8 @@ Examples:
     keras-seqcells train text-classification --cell gru --epochs 5
     keras-seqcells evaluate text-classification
     keras-seqcells predict text-classification "a gorgeous, witty film"
+    keras-seqcells gates runs/text-classification/model.keras "a witty film" --output gates.png
+    keras-seqcells gradients --recurrent-scale 3 --output gradients.png
 """
 
 import argparse
@@ -76,7 +78,57 @@ def _build_parser():
     predict.add_argument("--task-option", **task_option)
     predict.add_argument("inputs", nargs="+")
     predict.add_argument("--model", help="default: runs/<task>/model.keras")
+    _add_diagnostic_parsers(commands)
     return parser
+
+
+def _add_diagnostic_parsers(commands):
+    from keras_seqcells.diagnostics.long_range import CELLS
+
+    gates = commands.add_parser(
+        "gates", help="heatmaps of every recurrent layer's gates over one input"
+    )
+    gates.add_argument(
+        "model", help="a saved .keras model, e.g. runs/text-classification/model.keras"
+    )
+    gates.add_argument(
+        "input", help="one input: a text, or comma-separated numbers for a numeric model"
+    )
+    gates.add_argument(
+        "--output", default="gates.png", help="the PNG to write (default: %(default)s)"
+    )
+
+    gradients = commands.add_parser(
+        "gradients",
+        help="gradient norms over time of SimpleRNN, LSTM and GRU on the adding problem",
+    )
+    gradients.add_argument("--output", default="gradients.png", help="default: %(default)s")
+    gradients.add_argument("--timesteps", type=int, default=100)
+    gradients.add_argument("--units", type=int, default=16)
+    gradients.add_argument("--examples", type=int, default=32, help="sequences averaged over")
+    gradients.add_argument("--seed", type=int, default=0)
+    gradients.add_argument(
+        "--recurrent-scale",
+        type=float,
+        help="initialise recurrent kernels as scaled orthogonal matrices with this gain",
+    )
+    clip = gradients.add_mutually_exclusive_group()
+    clip.add_argument(
+        "--clipnorm",
+        type=float,
+        help="clipping of the comparison training run, by global norm (default: 1.0)",
+    )
+    clip.add_argument("--clipvalue", type=float, help="clipping of the comparison run, by value")
+    gradients.add_argument(
+        "--train-cell",
+        default="simple_rnn",
+        choices=sorted(CELLS),
+        help="the cell of the short SGD training runs (default: %(default)s)",
+    )
+    gradients.add_argument(
+        "--train-steps", type=int, default=20, help="SGD steps per training run (0: none)"
+    )
+    gradients.add_argument("--learning-rate", type=float, default=0.1)
 
 
 def _task_options(pairs):
@@ -159,7 +211,112 @@ def _predict(args):
         print(json.dumps({"input": text, "prediction": prediction}))
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+def _gates(args):
+    from keras_seqcells.diagnostics.plots import plot_gates
+
+    path = pathlib.Path(args.model)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Expected MODEL to be a saved .keras file. Received: MODEL={path} (not found)"
+        )
+    model = keras.saving.load_model(path, safe_mode=True)
+    inputs = args.input
+    if model.inputs[0].dtype != "string":
+        inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
+    traced = plot_gates(model, inputs, args.output)
+    for item in traced:
+        means = ", ".join(
+            f"{gate} {float(values.mean()):+.3f}" for gate, values in item["gates"].items()
+        )
+        print(f"{item['name']} ({len(item['labels'])} steps): mean {means}")
+    print(f"steps: {' '.join(traced[0]['labels'])}")
+    print(f"gates: {args.output}")
+
+
+def _parse_numbers(text, features):
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(
+            "Expected comma-separated numbers for a model on numeric sequences. "
+            f"Received: input={text!r}"
+        ) from None
+    if not values or len(values) % features:
+        raise ValueError(
+            f"Expected a non-empty list of numbers, a multiple of the model's {features} "
+            f"feature(s). Received: input={text!r}"
+        )
+    return [values[i : i + features] for i in range(0, len(values), features)]
+
+
+def _gradients(args):
+    import numpy as np
+
+    from keras_seqcells.diagnostics.long_range import compare_gradient_flow, short_training_run
+    from keras_seqcells.diagnostics.plots import plot_gradient_flow
+
+    for name in ("timesteps", "units", "examples"):
+        value = getattr(args, name)
+        if value < 2:
+            raise ValueError(f"Expected `--{name}` of at least 2. Received: --{name}={value}")
+    for name in ("recurrent_scale", "clipnorm", "clipvalue", "learning_rate"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"Expected `{flag}` to be positive. Received: {flag}={value}")
+    flows = compare_gradient_flow(
+        args.timesteps, args.units, args.examples, args.seed, args.recurrent_scale
+    )
+    scale = "default" if args.recurrent_scale is None else f"gain {args.recurrent_scale:g}"
+    plot_gradient_flow(
+        flows,
+        args.output,
+        f"adding problem, T={args.timesteps}, at initialisation (recurrent init: {scale})",
+    )
+    print(f"adding problem, T={args.timesteps}, {args.units} units, recurrent init: {scale}")
+    print("  cell          ||dL/dh_1||  ||dL/dh_T||  ||dL/dx_1|| / ||dL/dx_T||")
+    for cell, flow in flows.items():
+        ratio = flow["x"][0] / flow["x"][-1]
+        print(f"  {cell:<12}  {flow['h'][0]:11.3g}  {flow['h'][-1]:11.3g}  {ratio:.3g}")
+    print(f"gradients: {args.output}")
+    if args.train_steps <= 0:
+        return
+    clipping = (
+        {"clipvalue": args.clipvalue}
+        if args.clipvalue is not None
+        else {"clipnorm": args.clipnorm or 1.0}
+    )
+    print(
+        f"{args.train_steps} SGD steps (learning rate {args.learning_rate:g}) on "
+        f"{args.train_cell}, recurrent init: {scale}:"
+    )
+    clip_label = " ".join(f"{name} {value:g}" for name, value in clipping.items())
+    for label, options in (("no clipping", {}), (clip_label, clipping)):
+        run = short_training_run(
+            args.train_cell,
+            args.timesteps,
+            args.units,
+            args.recurrent_scale,
+            steps=args.train_steps,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            **options,
+        )
+        print(
+            f"  {label:<15} loss {run.losses[0]:.3g} -> {run.losses[-1]:.3g} "
+            f"(max {np.nanmax(run.losses):.3g}), largest gradient norm "
+            f"{max(run.gradient_norms):.3g}, largest |weight| {run.max_abs_weight:.3g}"
+            f"{'  DIVERGED' if run.diverged else ''}"
+        )
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "gates": _gates,
+    "gradients": _gradients,
+}
 
 
 def main(argv=None):

@@ -1,5 +1,6 @@
 """Tools that show what happens inside the recurrent layers."""
 
+from keras_seqcells.diagnostics.gradients import gradient_flow
 from keras_seqcells.diagnostics.trace import trace
 
-__all__ = ["trace"]
+__all__ = ["gradient_flow", "trace"]

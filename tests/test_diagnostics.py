@@ -1,0 +1,332 @@
+"""Gradient flow (BPTT norms), chrono initialisation, gate heatmaps and their commands."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_seqcells as ks
+from keras_seqcells import cli
+from keras_seqcells.diagnostics.long_range import (
+    adding_problem,
+    compare_gradient_flow,
+    short_training_run,
+)
+from keras_seqcells.diagnostics.plots import plot_gates, recurrent_layers, trace_model
+from keras_seqcells.tasks import TextClassification, TrainSettings
+from tests.cases import CASE_IDS, CASES
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _linear_rnn(units, input_dim, rng, **kwargs):
+    layer = ks.SimpleRNN(units, activation="linear", dtype="float64", **kwargs)
+    layer.build((None, None, input_dim))
+    layer.cell.set_named_weights(
+        {
+            "W_xh": rng.normal(size=(units, input_dim)),
+            "W_hh": 0.6 * rng.normal(size=(units, units)),
+            "b_h": rng.normal(size=units),
+        }
+    )
+    return layer
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_gradient_flow_of_a_linear_rnn_is_a_product_of_recurrent_matrices(return_sequences):
+    rng = np.random.default_rng(0)
+    units, input_dim, steps = 3, 2, 6
+    layer = _linear_rnn(units, input_dim, rng, return_sequences=return_sequences)
+    weights = layer.cell.named_weights()
+    flow = ks.gradient_flow(layer, rng.normal(size=(2, steps, input_dim)))
+    # L_b = sum of the output: h_T alone, or every h_s with return_sequences.
+    # h_s = W_hh h_{s-1} + ..., so dh_s/dh_t = W_hh^(s-t) and
+    # dL/dh_t = sum over s >= t of (W_hh^T)^(s-t) 1 (the same for every example).
+    expected_h = np.zeros((steps, units))
+    for t in range(steps):
+        later = range(t, steps) if return_sequences else [steps - 1]
+        for s in later:
+            expected_h[t] += np.linalg.matrix_power(weights["W_hh"].T, s - t) @ np.ones(units)
+    expected_x = expected_h @ weights["W_xh"]  # dL/dx_t = W_xh^T dL/dh_t
+    np.testing.assert_allclose(flow["h"], np.linalg.norm(expected_h, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(flow["x"], np.linalg.norm(expected_x, axis=1), rtol=1e-10)
+    assert set(flow) == {"h", "x", "loss"}
+
+
+def _central_difference_norms(layer, x, targets, eps=1e-6):
+    """mean over the batch of ||dL_b/dx_t[b]||, from central differences of the layer's loss."""
+
+    def loss(values):
+        out = keras.ops.convert_to_numpy(layer(values))
+        return np.mean((out - targets) ** 2, axis=tuple(range(1, out.ndim)))
+
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape[1:]):
+        shifted = x.copy()
+        shifted[(slice(None), *index)] += eps
+        plus = loss(shifted)
+        shifted[(slice(None), *index)] -= 2 * eps
+        grad[(slice(None), *index)] = (plus - loss(shifted)) / (2 * eps)
+    return np.linalg.norm(grad, axis=-1).mean(axis=0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_gradient_flow_matches_finite_differences(case, go_backwards):
+    rng = np.random.default_rng(1)
+    layer = case.layer(3, return_sequences=True, go_backwards=go_backwards, dtype="float64")
+    x = rng.normal(size=(2, 4, 2))
+    layer.build(x.shape)
+    targets = rng.normal(size=keras.ops.shape(layer(x)))
+    flow = ks.gradient_flow(layer, x, targets, loss="mse")
+    expected = _central_difference_norms(layer, x, targets)
+    order = slice(None, None, -1) if go_backwards else slice(None)
+    np.testing.assert_allclose(flow["x"], expected[order], rtol=1e-6)
+    out = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(flow["loss"], np.mean((out - targets) ** 2), rtol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_gradient_flow_is_finite_and_shaped_over_long_sequences(case):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 60, 2)).astype("float32")
+    layer = case.layer(5, seed=0)
+    # A softmax head's outputs sum to 1, so the default (summed) loss would be flat.
+    targets = rng.uniform(size=keras.ops.shape(layer(x)))
+    flow = ks.gradient_flow(layer, x, targets)
+    expected_keys = (
+        {"h", "c", "x", "loss"} if case.cell_class is ks.LSTMCell else {"h", "x", "loss"}
+    )
+    assert set(flow) == expected_keys
+    for key in expected_keys - {"loss"}:
+        assert flow[key].shape == (60,)
+        assert np.all(np.isfinite(flow[key]))
+    assert flow["h"][-1] > 0
+
+
+def test_gradient_flow_of_a_sequential_model_goes_through_its_head():
+    rng = np.random.default_rng(3)
+    x, targets = rng.normal(size=(4, 10, 2)), rng.normal(size=(4, 1))
+    recurrent = ks.GRU(4, seed=0, dtype="float64")
+    head = keras.layers.Dense(1, dtype="float64")
+    model = keras.Sequential([keras.Input((10, 2), dtype="float64"), recurrent, head])
+    flow = ks.gradient_flow(model, x, targets)
+    # dL/dh_T is the head's kernel times 2 (prediction - target), per example.
+    error = keras.ops.convert_to_numpy(model(x)) - targets
+    kernel = keras.ops.convert_to_numpy(head.kernel)[:, 0]
+    expected = np.mean(np.abs(2 * error[:, 0]) * np.linalg.norm(kernel))
+    np.testing.assert_allclose(flow["h"][-1], expected, rtol=1e-10)
+
+
+def test_gradient_flow_errors_are_clear():
+    with pytest.raises(TypeError, match=r"Expected `layer` to be a keras\.layers\.RNN"):
+        ks.gradient_flow(keras.layers.Dense(3), np.zeros((1, 2, 3)))
+    two = keras.Sequential([keras.Input((5, 2)), ks.LSTM(3, return_sequences=True), ks.GRU(3)])
+    with pytest.raises(TypeError, match="with 2 such layers"):
+        ks.gradient_flow(two, np.zeros((1, 5, 2)))
+    with pytest.raises(ValueError, match="rank 3"):
+        ks.gradient_flow(ks.LSTM(3), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="at least one step"):
+        ks.gradient_flow(ks.LSTM(3), np.zeros((1, 0, 2)))
+
+
+# ------------------------------------------------------------ chrono init
+def test_lstm_chrono_init_follows_its_distribution():
+    t_max, units = 80, 512
+    layer = ks.LSTM(units, chrono_init=t_max, seed=4)
+    layer.build((None, None, 3))
+    weights = layer.cell.named_weights()
+    b_f = weights["b_f"]
+    assert np.all((b_f >= 0.0) & (b_f <= np.log(t_max - 1) + 1e-6))
+    np.testing.assert_array_equal(weights["b_i"], -b_f)
+    # exp(b_f) is uniform on (1, T_max - 1): mean T_max / 2, and it fills the range.
+    u = np.exp(b_f)
+    assert abs(u.mean() - t_max / 2) < 4.0
+    assert u.min() < 3.0 and u.max() > t_max - 3.0
+    np.testing.assert_array_equal(weights["b_c"], 0.0)
+    np.testing.assert_array_equal(weights["b_o"], 0.0)
+    # unit_forget_bias is overridden; the seed makes the draw reproducible.
+    again = ks.LSTMCell(units, chrono_init=t_max, seed=4, unit_forget_bias=True)
+    again.build((None, 3))
+    np.testing.assert_array_equal(again.named_weights()["b_f"], b_f)
+    other = ks.LSTMCell(units, chrono_init=t_max, seed=5)
+    other.build((None, 3))
+    assert not np.array_equal(other.named_weights()["b_f"], b_f)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_chrono_init_keeps_the_state(reset_after):
+    t_max, units = 60, 512
+    layer = ks.GRU(units, chrono_init=t_max, seed=1, reset_after=reset_after)
+    layer.build((None, None, 3))
+    weights = layer.cell.named_weights()
+    b_z = weights["b_z"]
+    assert np.all((b_z <= 0.0) & (b_z >= -np.log(t_max - 1) - 1e-6))
+    assert abs(np.exp(-b_z).mean() - t_max / 2) < 4.0
+    np.testing.assert_array_equal(weights["b_r"], 0.0)
+    np.testing.assert_array_equal(weights["b_h"], 0.0)
+    # z_t weights the new candidate: small z keeps h_{t-1}.
+    gates = ks.trace(layer, np.zeros((1, 2, 3), dtype="float32"))
+    assert gates["z"].mean() < 0.2
+
+
+@pytest.mark.parametrize("layer_class", [ks.LSTM, ks.GRU])
+def test_chrono_init_round_trips_and_converts(layer_class):
+    layer = layer_class(4, chrono_init=30, seed=2)
+    config = layer.get_config()
+    assert config["chrono_init"] == 30
+    restored = layer_class.from_config(json.loads(json.dumps(config)))
+    assert restored.get_config() == config
+    cell = layer.cell
+    assert type(cell).from_config(cell.get_config()).chrono_init == 30
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    ours = keras.ops.convert_to_numpy(layer(x))
+    theirs = ks.to_keras(layer)
+    assert "chrono_init" not in theirs.get_config()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(x)), ours, atol=1e-6)
+    back = ks.from_keras(theirs)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), ours, atol=1e-6)
+
+
+def test_chrono_init_errors_are_clear():
+    with pytest.raises(ValueError, match=r"T_max > 2\. Received: chrono_init=2"):
+        ks.LSTM(4, chrono_init=2)
+    with pytest.raises(TypeError, match="Received: chrono_init='long'"):
+        ks.GRUCell(4, chrono_init="long")
+    with pytest.raises(ValueError, match="use_bias=True"):
+        ks.LSTMCell(4, chrono_init=10, use_bias=False)
+
+
+def test_chrono_init_makes_lstm_gradients_reach_far_back():
+    x = np.random.default_rng(5).normal(size=(8, 80, 2)).astype("float32")
+    plain = ks.gradient_flow(ks.LSTM(16, seed=0), x)
+    chrono = ks.gradient_flow(ks.LSTM(16, seed=0, chrono_init=80), x)
+    assert chrono["h"][0] > 1000 * plain["h"][0]
+    assert chrono["x"][0] / chrono["x"][-1] > 1000 * plain["x"][0] / plain["x"][-1]
+
+
+# ------------------------------------------------- the long-range experiment
+def test_adding_problem_and_exploding_gradients():
+    inputs, targets = adding_problem(16, 12, seed=0)
+    assert inputs.shape == (16, 12, 2) and targets.shape == (16, 1)
+    np.testing.assert_array_equal(inputs[..., 1].sum(axis=1), 2.0)
+    expected = (inputs[..., 0] * inputs[..., 1]).sum(axis=1)
+    np.testing.assert_allclose(targets[:, 0], expected, rtol=1e-6)
+    flows = compare_gradient_flow(timesteps=60, units=16, examples=4, recurrent_scale=3.0)
+    assert set(flows) == {"simple_rnn", "lstm", "gru", "lstm_chrono", "gru_chrono"}
+    assert flows["simple_rnn"]["h"][0] > 1e3 * flows["simple_rnn"]["h"][-1]  # exploding
+    options = {"timesteps": 60, "units": 16, "recurrent_scale": 3.0, "steps": 8}
+    wild = short_training_run(**options)
+    clipped = short_training_run(**options, clipnorm=1.0)
+    assert wild.diverged and not clipped.diverged
+    assert wild.max_abs_weight > 1e3 > clipped.max_abs_weight
+
+
+# ---------------------------------------------------------------- gate plots
+@pytest.fixture(scope="module")
+def text_model_path(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("text_model")
+    task = TextClassification(max_tokens=200, sequence_length=8, embedding_dim=4)
+    settings = TrainSettings(units=4, epochs=1, verbose=0, output_dir=str(output_dir))
+    task.train(settings, limit=64)
+    return output_dir / "model.keras"
+
+
+def test_trace_model_follows_the_masked_bidirectional_layer(text_model_path):
+    model = keras.saving.load_model(text_model_path, safe_mode=True)
+    text = "a film about the end"
+    traced = trace_model(model, text)
+    assert [item["name"] for item in traced] == ["encoder/forward", "encoder/backward"]
+    vectorizer = model.get_layer("vectorizer")
+    ids = keras.ops.convert_to_numpy(vectorizer(np.array([text])))[0]
+    real = int(np.count_nonzero(ids))
+    vocabulary = vectorizer.get_vocabulary()
+    for item in traced:
+        assert item["labels"] == [vocabulary[i] for i in ids[:real]]
+        assert set(item["gates"]) == {"z", "r", "h_tilde", "h"}
+        assert item["gates"]["z"].shape == (4, real)
+    # The encoder's output is the forward h at the last real token and the
+    # backward h at the first one (input order): the trace skips the padding
+    # exactly as the mask does.
+    encoder = keras.Model(model.input, model.get_layer("encoder").output)
+    output = keras.ops.convert_to_numpy(encoder(np.array([text])))[0]
+    forward, backward = traced
+    np.testing.assert_allclose(output[:4], forward["gates"]["h"][:, -1], atol=1e-6)
+    np.testing.assert_allclose(output[4:], backward["gates"]["h"][:, 0], atol=1e-6)
+
+
+def test_plot_gates_writes_a_png(text_model_path, tmp_path):
+    model = keras.saving.load_model(text_model_path, safe_mode=True)
+    path = tmp_path / "gates.png"
+    traced = plot_gates(model, "a witty film", path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert len(traced) == 2
+    assert [name for name, _, _ in recurrent_layers(model)] == [
+        "encoder/forward",
+        "encoder/backward",
+    ]
+
+
+def test_gates_of_a_numeric_stacked_model_use_step_numbers(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((6, 1)), ks.LSTM(3, return_sequences=True, name="low"), ks.SimpleRNN(2)]
+    )
+    traced = plot_gates(model, np.arange(6.0), tmp_path / "stacked.png")
+    assert [item["name"] for item in traced] == ["low", "simple_rnn"]
+    assert traced[0]["labels"] == ["1", "2", "3", "4", "5", "6"]
+    assert traced[1]["gates"]["h"].shape == (2, 6)
+
+
+def test_gates_errors_are_clear():
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="at least one keras_seqcells recurrent layer"):
+        trace_model(dense, np.zeros(4))
+    model = keras.Sequential([keras.Input((5, 1)), ks.GRU(2)])
+    with pytest.raises(ValueError, match="non-empty input sequence"):
+        trace_model(model, [])
+    with pytest.raises(ValueError, match="non-empty input text"):
+        trace_model(model, "   ")
+    with pytest.raises(ValueError, match="not text"):
+        trace_model(model, "a film")
+
+
+# ------------------------------------------------------------------ commands
+def test_gates_command_writes_the_heatmaps(text_model_path, tmp_path, capsys):
+    path = tmp_path / "gates.png"
+    assert cli.main(["gates", str(text_model_path), "a witty film", "--output", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "encoder/forward (3 steps)" in out and "encoder/backward" in out
+    assert "steps: a " in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_gates_command_errors(text_model_path, tmp_path, capsys):
+    missing = tmp_path / "missing.keras"
+    assert cli.main(["gates", str(missing), "a film", "--output", str(tmp_path / "x.png")]) == 2
+    assert "Received: MODEL=" in capsys.readouterr().err
+    assert cli.main(["gates", str(text_model_path), " ", "--output", str(tmp_path / "x.png")]) == 2
+    assert "non-empty input text" in capsys.readouterr().err
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    dense.save(tmp_path / "dense.keras")
+    assert cli.main(["gates", str(tmp_path / "dense.keras"), "1,2,3,4"]) == 2
+    assert "recurrent layer" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_gradients_command_on_tiny_settings(tmp_path, capsys):
+    path = tmp_path / "gradients.png"
+    argv = ["gradients", "--output", str(path), "--timesteps", "60", "--units", "16"]
+    argv += ["--examples", "4", "--recurrent-scale", "3", "--train-steps", "8"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    for cell in ("simple_rnn", "lstm", "gru", "lstm_chrono", "gru_chrono"):
+        assert f"  {cell} " in out
+    assert "no clipping" in out and "clipnorm 1" in out and "DIVERGED" in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert cli.main([*argv, "--clipvalue", "0.1", "--train-steps", "0"]) == 0
+    assert "no clipping" not in capsys.readouterr().out
+    assert cli.main(["gradients", "--timesteps", "1"]) == 2
+    assert "Received: --timesteps=1" in capsys.readouterr().err
+    assert cli.main(["gradients", "--clipnorm", "0"]) == 2
+    assert "Received: --clipnorm=0.0" in capsys.readouterr().err
