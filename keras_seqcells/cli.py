@@ -5,6 +5,7 @@ Examples:
     keras-seqcells train text-classification --cell gru --epochs 5
     keras-seqcells evaluate text-classification
     keras-seqcells predict text-classification "a gorgeous, witty film"
+    keras-seqcells train next-word && keras-seqcells generate "the just man" --words 20
     keras-seqcells gates runs/text-classification/model.keras "a witty film" --output gates.png
     keras-seqcells gradients --recurrent-scale 3 --output gradients.png
 """
@@ -17,7 +18,8 @@ import sys
 
 import keras
 
-from keras_seqcells.tasks import CELL_LAYERS, TASKS, TrainSettings, get_task
+from keras_seqcells.tasks import CELL_LAYERS, TASKS, NextWord, TrainSettings, get_task
+from keras_seqcells.tasks.next_word import generate
 
 DEFAULT_RUNS = pathlib.Path("runs")
 
@@ -78,6 +80,16 @@ def _build_parser():
     predict.add_argument("--task-option", **task_option)
     predict.add_argument("inputs", nargs="+")
     predict.add_argument("--model", help="default: runs/<task>/model.keras")
+
+    generate = commands.add_parser(
+        "generate", help="continue a prompt with a saved next-word model (one-to-many)"
+    )
+    generate.add_argument("prompt")
+    generate.add_argument("--words", type=int, default=20)
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--top-k", type=int)
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--model", help="default: runs/next-word/model.keras")
     _add_diagnostic_parsers(commands)
     return parser
 
@@ -310,7 +322,21 @@ def _gradients(args):
         )
 
 
+def _generate(args):
+    model = load_model(args.model or _default_model(NextWord.name))
+    continuation = generate(
+        model,
+        args.prompt,
+        words=args.words,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+    print(f"{args.prompt} {continuation}")
+
+
 COMMANDS = {
+    "generate": _generate,
     "train": _train,
     "evaluate": _evaluate,
     "predict": _predict,

@@ -3,10 +3,11 @@
 from keras_seqcells.tasks.base import CELL_LAYERS, Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.forecasting import Forecasting
+from keras_seqcells.tasks.next_word import NextWord
 from keras_seqcells.tasks.tagging import Tagging
 from keras_seqcells.tasks.text_classification import TextClassification
 
-TASKS = {task.name: task for task in (TextClassification, Forecasting, Tagging)}
+TASKS = {task.name: task for task in (TextClassification, Forecasting, Tagging, NextWord)}
 
 
 def get_task(name, **options):
@@ -21,6 +22,7 @@ __all__ = [
     "TASKS",
     "DataError",
     "Forecasting",
+    "NextWord",
     "Tagging",
     "Task",
     "TextClassification",
