@@ -9,19 +9,9 @@ import pytest
 
 from keras_seqcells.tasks import DataError, TrainSettings, forecasting
 from keras_seqcells.tasks.forecasting import Forecasting, read_series_csv
+from tests.task_helpers import tiny_settings
 
 TINY_TASK = {"window": 8, "horizon": 3, "min_epoch_windows": 1}
-
-
-def tiny_settings(tmp_path, **overrides):
-    settings = {
-        "units": 4,
-        "epochs": 1,
-        "batch_size": 16,
-        "output_dir": str(tmp_path),
-        "verbose": 0,
-    }
-    return TrainSettings(**{**settings, **overrides})
 
 
 def write_csv(path, header, rows):

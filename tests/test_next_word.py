@@ -21,19 +21,9 @@ from keras_seqcells.tasks.next_word import (
     tokenize,
     unigram_cross_entropies,
 )
+from tests.task_helpers import tiny_settings
 
 TINY_TASK = {"sequence_length": 8, "embedding_dim": 8}
-
-
-def tiny_settings(tmp_path, **overrides):
-    settings = {
-        "units": 8,
-        "epochs": 1,
-        "batch_size": 16,
-        "output_dir": str(tmp_path),
-        "verbose": 0,
-    }
-    return TrainSettings(**{**settings, **overrides})
 
 
 def tiny_data(vocabulary_size=7, test_length=23, context_length=2, seed=0):
@@ -138,7 +128,7 @@ def test_perplexity_of_fixed_models_is_computed_by_hand():
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_tiny_model_trains_evaluates_and_saves(cell, tmp_path):
     task = NextWord(**TINY_TASK)
-    result = task.train(tiny_settings(tmp_path, cell=cell), limit=40)
+    result = task.train(tiny_settings(tmp_path, units=8, cell=cell), limit=40)
     assert 1.0 < result.metrics["perplexity"] < 10 * len(task.load_data(limit=40).vocabulary)
     assert set(result.baselines) == {"unigram (add-one)", "bigram (interpolated Kneser-Ney)"}
     for name in ("model.keras", "learning_curve.png", "metrics.json"):

@@ -8,13 +8,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_seqcells.tasks import DataError, TrainSettings, tagging
+from keras_seqcells.tasks import DataError, tagging
 from keras_seqcells.tasks.tagging import (
     TaggedData,
     Tagging,
     TokenFeatureHashing,
     read_conllu,
 )
+from tests.task_helpers import tiny_settings
 
 TINY_TASK = {"max_length": 8, "embedding_dim": 8, "feature_bins": 50, "feature_dim": 4}
 
@@ -34,11 +35,6 @@ CONLLU = """\
 
 1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_
 """
-
-
-def tiny_settings(tmp_path, **overrides):
-    settings = {"units": 4, "epochs": 1, "batch_size": 256, "output_dir": str(tmp_path)}
-    return TrainSettings(**{**settings, "verbose": 0, **overrides})
 
 
 def test_conllu_reader_skips_comments_ranges_and_empty_nodes(tmp_path):
@@ -68,7 +64,7 @@ def test_shipped_split_is_seeded_and_disjoint():
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_tiny_model_trains_evaluates_and_reloads(cell, tmp_path):
     task = Tagging(**TINY_TASK)
-    result = task.train(tiny_settings(tmp_path, cell=cell), limit=48)
+    result = task.train(tiny_settings(tmp_path, batch_size=256, cell=cell), limit=48)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
     assert result.metrics["test_tokens"] > 0
     assert set(result.baselines) == {"most frequent tag", "most frequent tag per word"}
@@ -89,7 +85,7 @@ def test_padding_is_not_counted_in_the_accuracy(tmp_path):
     tags = [np.array([1], dtype="int32")] * 4
     data = TaggedData(sentences, tags, sentences, tags, sentences, tags, ("NOUN", "VERB"))
     task = Tagging(**{**TINY_TASK, "max_length": 4})
-    settings = tiny_settings(tmp_path)
+    settings = tiny_settings(tmp_path, batch_size=256)
     model = task.build_model(data, settings)
     output = model.get_layer("tags")
     kernel, _ = output.get_weights()

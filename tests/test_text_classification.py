@@ -11,19 +11,9 @@ from keras_seqcells import cli
 from keras_seqcells.tasks import DataError, TextClassification, TrainSettings, get_task
 from keras_seqcells.tasks.data import shipped_path
 from keras_seqcells.tasks.text_classification import read_polarity_folder
+from tests.task_helpers import tiny_settings
 
 TINY_TASK = {"max_tokens": 300, "sequence_length": 12, "embedding_dim": 8}
-
-
-def tiny_settings(tmp_path, **overrides):
-    settings = {
-        "units": 4,
-        "epochs": 1,
-        "batch_size": 16,
-        "output_dir": str(tmp_path),
-        "verbose": 0,
-    }
-    return TrainSettings(**{**settings, **overrides})
 
 
 def test_shipped_data_split_is_seeded_and_disjoint():
