@@ -172,12 +172,12 @@ def _print_results(task, metrics, baselines):
         print(f"  {name:<{width}}  {_format_metrics(values)}")
 
 
-def load_model(path):
+def load_model(path, argument="--model"):
     """Loads a `.keras` model in safe mode, with a clear error if it is missing."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Expected `--model` to be a saved .keras file. Received: --model={path} "
+            f"Expected `{argument}` to be a saved .keras file. Received: {argument}={path} "
             "(not found; train one first with `keras-seqcells train`)"
         )
     return keras.saving.load_model(path, safe_mode=True)
@@ -226,12 +226,7 @@ def _predict(args):
 def _gates(args):
     from keras_seqcells.diagnostics.plots import plot_gates
 
-    path = pathlib.Path(args.model)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Expected MODEL to be a saved .keras file. Received: MODEL={path} (not found)"
-        )
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = load_model(args.model, argument="MODEL")
     inputs = args.input
     if model.inputs[0].dtype != "string":
         inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
