@@ -142,3 +142,14 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "text-classification", "--cell", "transformer"])
     assert "invalid choice: 'transformer'" in capsys.readouterr().err
+
+
+def test_training_stops_on_a_nan_loss(tmp_path):
+    class PoisonWeights(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for variable in self.model.trainable_variables:
+                variable.assign(np.full(variable.shape, np.nan))
+
+    task = TextClassification(**TINY_TASK)
+    result = task.train(tiny_settings(tmp_path, epochs=3), limit=64, callbacks=[PoisonWeights()])
+    assert len(result.history["loss"]) == 1

@@ -2,10 +2,10 @@
 
 A task (one module per task) subclasses `Task` and says how to load its data,
 build its model, evaluate it and compute its baselines; `Task.train` does the
-rest the same way for all of them: gradient clipping, a progress bar,
-TensorBoard logs, resumable training (`keras.callbacks.BackupAndRestore`), a
-learning-curve PNG, held-out metrics beside the baselines and an atomically
-written `.keras` model.
+rest the same way for all of them: gradient clipping, a progress bar, a stop
+on a NaN loss, TensorBoard logs, resumable training
+(`keras.callbacks.BackupAndRestore`), a learning-curve PNG, held-out metrics
+beside the baselines and an atomically written `.keras` model.
 """
 
 import contextlib
@@ -175,6 +175,7 @@ class Task:
             keras.callbacks.BackupAndRestore(str(output_dir / "backup")),
             keras.callbacks.TensorBoard(str(output_dir / "logs")),
             keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True),
+            keras.callbacks.TerminateOnNaN(),
             *callbacks,
         ]
         start = time.perf_counter()
