@@ -32,6 +32,25 @@ def wrapped_layers(case, **rnn_kwargs):
     }
 
 
+def is_keras_reset_after_gru(layer):
+    """Keras's reset-after GRU, whose recurrent candidate bias has no counterpart here."""
+    return type(layer) is keras.layers.GRU and layer.reset_after
+
+
+def randomize_weights(layer, seed):
+    """Gives every weight (biases included) random non-zero values.
+
+    A Keras reset-after GRU keeps a zero recurrent candidate bias, the only
+    value the specification's equations can express.
+    """
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()]
+    if is_keras_reset_after_gru(layer) and layer.use_bias:
+        weights[-1][1, 2 * layer.units :] = 0.0
+    layer.set_weights(weights)
+    return layer
+
+
 def check_build(case):
     cell = case.cell(UNITS)
     keras.layers.RNN(cell)(random_sequences())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from tests.layer_test_helper import is_keras_reset_after_gru, randomize_weights
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
 ATOL = 1e-6
@@ -25,20 +26,6 @@ def _inputs(seed=0):
 
 def _built(layer):
     layer.build((None, TIMESTEPS, FEATURES))
-    return layer
-
-
-def _is_keras_reset_after_gru(layer):
-    return type(layer) is keras.layers.GRU and layer.reset_after
-
-
-def _randomize(layer, seed=1):
-    """Random non-zero weights; a Keras reset-after GRU keeps a zero candidate recurrent bias."""
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()]
-    if _is_keras_reset_after_gru(layer) and layer.use_bias:
-        weights[-1][1, 2 * layer.units :] = 0.0
-    layer.set_weights(weights)
     return layer
 
 
@@ -67,7 +54,7 @@ def _expected_after_round_trip(layer, weights):
     """keras -> ours -> keras keeps every weight bit for bit, except that a reset-after
     GRU's recurrent update/reset bias moves into its input bias: the specification's GRU
     has a single bias, and `to_keras` documents a zero recurrent bias."""
-    if not (_is_keras_reset_after_gru(layer) and layer.use_bias):
+    if not (is_keras_reset_after_gru(layer) and layer.use_bias):
         return weights
     kernel, recurrent_kernel, bias = weights
     return [kernel, recurrent_kernel, np.stack([bias[0] + bias[1], np.zeros_like(bias[1])])]
@@ -81,7 +68,7 @@ def test_from_keras_is_exact_and_round_trips(kind):
 
 
 def _check_from_keras(kind, use_bias):
-    theirs = _randomize(_built(_keras_layer(kind, use_bias=use_bias, name="source")))
+    theirs = randomize_weights(_built(_keras_layer(kind, use_bias=use_bias, name="source")), seed=1)
     original = [w.copy() for w in theirs.get_weights()]
     inputs = _inputs()
 
@@ -106,7 +93,7 @@ def test_to_keras_is_exact_and_round_trips(kind):
 
 
 def _check_to_keras(kind, use_bias):
-    ours = _randomize(_built(_our_layer(kind, use_bias=use_bias)))
+    ours = randomize_weights(_built(_our_layer(kind, use_bias=use_bias)), seed=1)
     original = [w.copy() for w in ours.get_weights()]
     inputs = _inputs()
 
@@ -123,7 +110,7 @@ def _check_to_keras(kind, use_bias):
 
 def test_keras_reset_after_gru_with_zero_recurrent_bias_round_trips_bit_for_bit():
     keras.utils.set_random_seed(0)
-    theirs = _randomize(_built(keras.layers.GRU(UNITS, reset_after=True)))
+    theirs = randomize_weights(_built(keras.layers.GRU(UNITS, reset_after=True)), seed=1)
     kernel, recurrent_kernel, bias = theirs.get_weights()
     bias[1] = 0.0
     theirs.set_weights([kernel, recurrent_kernel, bias])
@@ -133,7 +120,7 @@ def test_keras_reset_after_gru_with_zero_recurrent_bias_round_trips_bit_for_bit(
 
 def test_gru_to_keras_reset_after_has_zero_recurrent_bias():
     keras.utils.set_random_seed(0)
-    ours = _randomize(_built(ks.GRU(UNITS, reset_after=True)))
+    ours = randomize_weights(_built(ks.GRU(UNITS, reset_after=True)), seed=1)
     bias = ks.to_keras(ours).get_weights()[2]
     assert bias.shape == (2, 3 * UNITS)
     assert np.array_equal(bias[1], np.zeros(3 * UNITS, dtype="float32"))
@@ -143,7 +130,7 @@ def test_gru_to_keras_reset_after_has_zero_recurrent_bias():
 def test_gru_from_keras_follows_the_update_gate_convention(reset_after):
     """z_t weights the new candidate: the update gate's weights and bias change sign."""
     keras.utils.set_random_seed(0)
-    theirs = _randomize(_built(keras.layers.GRU(UNITS, reset_after=reset_after)))
+    theirs = randomize_weights(_built(keras.layers.GRU(UNITS, reset_after=reset_after)), seed=1)
     kernel, recurrent_kernel, bias = theirs.get_weights()
     if reset_after:
         bias = bias[0] + bias[1]
@@ -162,7 +149,9 @@ def test_gru_from_keras_follows_the_update_gate_convention(reset_after):
 
 def test_gru_with_hard_sigmoid_converts_exactly():
     keras.utils.set_random_seed(0)
-    theirs = _randomize(_built(keras.layers.GRU(UNITS, recurrent_activation="hard_sigmoid")))
+    theirs = randomize_weights(
+        _built(keras.layers.GRU(UNITS, recurrent_activation="hard_sigmoid")), seed=1
+    )
     inputs = _inputs()
     ours = ks.from_keras(theirs)
     np.testing.assert_allclose(_outputs(ours, inputs), _outputs(theirs, inputs), rtol=0, atol=ATOL)
@@ -172,7 +161,7 @@ def test_stateful_layer_converts_with_its_batch_size():
     keras.utils.set_random_seed(0)
     theirs = keras.layers.GRU(UNITS, stateful=True, return_sequences=True)
     theirs.build((BATCH, TIMESTEPS, FEATURES))
-    _randomize(theirs)
+    randomize_weights(theirs, seed=1)
     ours = ks.from_keras(theirs)
     assert [tuple(s.shape) for s in ours.states] == [(BATCH, UNITS)]
     inputs = _inputs()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from tests.layer_test_helper import randomize_weights
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 3, 5, 3, 4
 ATOL = 1e-6
@@ -57,20 +58,6 @@ def _initial_state(layer, seed=1):
     return [rng.standard_normal((BATCH, size)).astype("float32") for size in sizes]
 
 
-def _is_keras_reset_after_gru(layer):
-    """Keras's reset-after GRU, whose recurrent candidate bias has no counterpart here."""
-    return type(layer) is keras.layers.GRU and layer.reset_after
-
-
-def _randomize(layer, seed=2):
-    """Gives every weight (biases included) random non-zero values."""
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()]
-    if _is_keras_reset_after_gru(layer) and layer.use_bias:
-        weights[-1][1, 2 * layer.units :] = 0.0
-    layer.set_weights(weights)
-
-
 def _run(layer, inputs, use_mask=False, initial_state=None):
     kwargs = {}
     if use_mask:
@@ -108,7 +95,7 @@ def _check_call_variants(make_pair):
 def _copy_keras_into_ours(keras_class, our_class):
     def make_pair(layer_kwargs):
         theirs = _build(keras_class(UNITS, **layer_kwargs))
-        _randomize(theirs)
+        randomize_weights(theirs, seed=2)
         ours = _build(our_class(UNITS, **layer_kwargs))
         ours.set_weights(theirs.get_weights())
         return theirs, ours
@@ -119,7 +106,7 @@ def _copy_keras_into_ours(keras_class, our_class):
 def _copy_ours_into_keras(keras_class, our_class):
     def make_pair(layer_kwargs):
         ours = _build(our_class(UNITS, **layer_kwargs))
-        _randomize(ours)
+        randomize_weights(ours, seed=2)
         theirs = _build(keras_class(UNITS, **layer_kwargs))
         theirs.set_weights(ours.get_weights())
         return theirs, ours
@@ -154,7 +141,7 @@ def test_stateful_layers_agree_across_batches(keras_class, our_class):
     ours = our_class(UNITS, stateful=True, return_sequences=True)
     for layer in (theirs, ours):
         layer.build((BATCH, TIMESTEPS, FEATURES))
-    _randomize(theirs)
+    randomize_weights(theirs, seed=2)
     ours.set_weights(theirs.get_weights())
     for batch in (_inputs(seed=3), _inputs(seed=4)):
         _assert_outputs_close(_run(ours, batch), _run(theirs, batch))
@@ -213,7 +200,7 @@ def test_gru_equals_keras_gru_after_from_keras(reset_after):
 
     def make_pair(layer_kwargs):
         theirs = _build(keras.layers.GRU(UNITS, reset_after=reset_after, **layer_kwargs))
-        _randomize(theirs)
+        randomize_weights(theirs, seed=2)
         ours = ks.from_keras(theirs)
         assert type(ours) is ks.GRU
         return theirs, ours
@@ -227,7 +214,7 @@ def test_gru_equals_keras_gru_after_to_keras(reset_after):
 
     def make_pair(layer_kwargs):
         ours = _build(ks.GRU(UNITS, reset_after=reset_after, **layer_kwargs))
-        _randomize(ours)
+        randomize_weights(ours, seed=2)
         theirs = ks.to_keras(ours)
         assert type(theirs) is keras.layers.GRU
         return theirs, ours
@@ -239,7 +226,7 @@ def test_gru_raw_keras_weights_mean_something_else():
     """Copying a Keras GRU's raw weights (rather than converting) changes the outputs."""
     keras.utils.set_random_seed(0)
     theirs = _build(keras.layers.GRU(UNITS, reset_after=False))
-    _randomize(theirs)
+    randomize_weights(theirs, seed=2)
     ours = _build(ks.GRU(UNITS, reset_after=False))
     ours.set_weights(theirs.get_weights())
     inputs = _inputs()

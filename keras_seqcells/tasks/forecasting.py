@@ -55,6 +55,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_seqcells.cells.base import check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
 
@@ -358,8 +359,7 @@ class Forecasting(Task):
                 raise ValueError(
                     f"Expected `{name}` to be one of {list(choices)}. Received: {name}={value!r}"
                 )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_rate("dropout", dropout)
         self.window = window
         self.horizon = horizon
         self.season = season

@@ -57,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_seqcells.cells.base import check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
 
@@ -313,8 +314,7 @@ class NextWord(Task):
             raise ValueError(
                 f"Expected `max_vocabulary` >= 2. Received: max_vocabulary={max_vocabulary}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
+        check_rate("dropout", dropout)
         self.sequence_length = sequence_length
         self.min_count = min_count
         self.max_vocabulary = max_vocabulary

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_seqcells.cells.base import check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path, split_indices
 
@@ -402,10 +403,7 @@ class Tagging(Task):
                 f"Expected `conll2003_tags` to be one of {CONLL2003_FEATURES}. Received: "
                 f"conll2003_tags={conll2003_tags!r}"
             )
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(
-                f"Expected `word_dropout` in [0, 1). Received: word_dropout={word_dropout}"
-            )
+        check_rate("word_dropout", word_dropout)
         self.max_tokens = max_tokens
         self.max_length = max_length
         self.embedding_dim = embedding_dim
