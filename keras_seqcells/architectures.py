@@ -8,17 +8,7 @@ keras_seqcells layers, so that it saves and loads with
 
 import keras
 
-from keras_seqcells.layers import GRU, LSTM, SimpleRNN
-
-RNN_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
-
-
-def _rnn_layer(cell):
-    if cell not in RNN_LAYERS:
-        raise ValueError(
-            f"Expected `cell` to be one of {sorted(RNN_LAYERS)}. Received: cell={cell!r}"
-        )
-    return RNN_LAYERS[cell]
+from keras_seqcells.layers import layer_for_cell
 
 
 def _check_size(name, value, optional=False):
@@ -64,7 +54,7 @@ def one_to_one(cell, input_dim, units, output_dim, name="one_to_one"):
     >>> tuple(model(np.zeros((4, 3), "float32")).shape)
     (4, 2)
     """
-    layer = _rnn_layer(cell)
+    layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
         _check_size(arg, value)
     inputs = keras.Input((input_dim,), name="inputs")
@@ -102,7 +92,7 @@ def one_to_many(cell, input_dim, units, output_dim, output_steps, name="one_to_m
     >>> tuple(model(np.zeros((4, 3), "float32")).shape)
     (4, 5, 2)
     """
-    layer = _rnn_layer(cell)
+    layer = layer_for_cell(cell)
     for arg, value in (
         ("input_dim", input_dim),
         ("units", units),
@@ -156,7 +146,7 @@ def many_to_one(
     >>> tuple(model(np.zeros((4, 7, 3), "float32")).shape)
     (4, 2)
     """
-    layer = _rnn_layer(cell)
+    layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
         _check_size(arg, value)
     _check_size("timesteps", timesteps, optional=True)
@@ -208,7 +198,7 @@ def many_to_many(
     >>> tuple(model(np.zeros((4, 7, 3), "float32")).shape)
     (4, 7, 2)
     """
-    layer = _rnn_layer(cell)
+    layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
         _check_size(arg, value)
     _check_size("timesteps", timesteps, optional=True)
@@ -267,7 +257,7 @@ def encoder_decoder(
     >>> tuple(model([source, decoder_inputs]).shape)
     (4, 6, 5)
     """
-    layer = _rnn_layer(cell)
+    layer = layer_for_cell(cell)
     for arg, value in (
         ("source_dim", source_dim),
         ("target_dim", target_dim),

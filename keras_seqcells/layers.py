@@ -487,3 +487,16 @@ class GRU(SeqCellRNN):
     recurrent_activation = _from_cell("recurrent_activation")
     reset_after = _from_cell("reset_after")
     chrono_init = _from_cell("chrono_init")
+
+
+#: The layer of each cell name, as tasks, builders and the command line spell it.
+CELL_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+
+
+def layer_for_cell(cell):
+    """Returns the layer class for a cell name: `"simple_rnn"`, `"lstm"` or `"gru"`."""
+    if cell not in CELL_LAYERS:
+        raise ValueError(
+            f"Expected `cell` to be one of {sorted(CELL_LAYERS)}. Received: cell={cell!r}"
+        )
+    return CELL_LAYERS[cell]

@@ -1,6 +1,7 @@
 """Learning tasks on real data, one module per task, with shared training."""
 
-from keras_seqcells.tasks.base import CELL_LAYERS, Task, TrainResult, TrainSettings
+from keras_seqcells.layers import CELL_LAYERS
+from keras_seqcells.tasks.base import Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.forecasting import Forecasting
 from keras_seqcells.tasks.next_word import NextWord

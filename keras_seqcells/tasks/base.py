@@ -18,18 +18,12 @@ import time
 
 import keras
 
-from keras_seqcells.layers import GRU, LSTM, SimpleRNN
-
-CELL_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+from keras_seqcells.layers import layer_for_cell
 
 
 def recurrent_layer(cell, units, **kwargs):
     """The keras_seqcells layer for a cell name (`simple_rnn`, `lstm` or `gru`)."""
-    if cell not in CELL_LAYERS:
-        raise ValueError(
-            f"Expected `cell` to be one of {sorted(CELL_LAYERS)}. Received: cell={cell!r}"
-        )
-    return CELL_LAYERS[cell](units, **kwargs)
+    return layer_for_cell(cell)(units, **kwargs)
 
 
 @dataclasses.dataclass
@@ -64,10 +58,7 @@ class TrainSettings:
     verbose: int = 1
 
     def __post_init__(self):
-        if self.cell not in CELL_LAYERS:
-            raise ValueError(
-                f"Expected `cell` to be one of {sorted(CELL_LAYERS)}. Received: cell={self.cell!r}"
-            )
+        layer_for_cell(self.cell)
         for name in ("units", "epochs", "batch_size", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
