@@ -1,5 +1,8 @@
 """RNN layers built on the keras_seqcells cells: drop-in for Keras's own."""
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -7,6 +10,25 @@ from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 
 # Config keys of the base Layer that belong to the RNN layer, not its cell.
 _LAYER_KEYS = ("name", "trainable", "dtype")
+
+
+_PORTABLE_GRAPHS = contextvars.ContextVar("keras_seqcells_portable_graphs", default=False)
+
+
+@contextlib.contextmanager
+def portable_graphs():
+    """Builds graphs of standard operations only, within the context.
+
+    Fast paths that tie a graph to a compiler or a device (an XLA-compiled
+    loop, a cuDNN kernel) are switched off while the context is active, so a
+    function traced inside it, such as an exported serving signature, runs on
+    any TensorFlow runtime and device.
+    """
+    token = _PORTABLE_GRAPHS.set(True)
+    try:
+        yield
+    finally:
+        _PORTABLE_GRAPHS.reset(token)
 
 
 def _from_cell(attribute):
