@@ -101,14 +101,14 @@ def compare_gradient_flow(
 
     Returns:
         A dict mapping each cell label to what `gradient_flow` returns for
-        its model on the same adding-problem batch, with the mean squared
-        error as the loss.
+        its model's recurrent layer on the same adding-problem batch, with
+        the mean squared error as the loss.
     """
     inputs, targets = adding_problem(examples, timesteps, seed=seed)
     return {
         cell: gradient_flow(
             adding_model(cell, timesteps, units, seed, recurrent_scale), inputs, targets, "mse"
-        )
+        )[cell]
         for cell in cells
     }
 
