@@ -11,9 +11,16 @@ from keras_seqcells import cli
 from keras_seqcells.diagnostics.long_range import (
     adding_problem,
     compare_gradient_flow,
+    compare_initialisations,
     short_training_run,
+    train_adding,
 )
-from keras_seqcells.diagnostics.plots import plot_gates, recurrent_layers, trace_model
+from keras_seqcells.diagnostics.plots import (
+    plot_gates,
+    plot_initialisations,
+    recurrent_layers,
+    trace_model,
+)
 from keras_seqcells.tasks import TextClassification, TrainSettings
 from tests.cases import CASE_IDS, CASES
 
@@ -375,6 +382,27 @@ def test_adding_problem_and_exploding_gradients():
     assert wild.max_abs_weight > 1e3 > clipped.max_abs_weight
 
 
+def test_chrono_initialisation_runs_and_plot(tmp_path):
+    options = {"timesteps": 40, "units": 8, "steps": 2, "batch_size": 8}
+    runs = compare_initialisations(
+        ("gru", "gru_chrono"), test_examples=16, flow_examples=8, **options
+    )
+    for run in runs.values():
+        assert len(run.losses) == 2 and np.all(np.isfinite(run.losses))
+        assert run.flow_before.shape == run.flow_after.shape == (40,)
+        assert 0.0 <= run.test_accuracy <= 1.0 and np.isfinite(run.test_loss)
+        assert set(run.summary()) >= {"test_loss", "ratio_before", "ratio_after"}
+    # Same seed, same everything else: chrono lets the gradient reach step 1
+    # (for the LSTM, see test_chrono_init_makes_lstm_gradients_reach_far_back).
+    assert runs["gru_chrono"].ratio_before > 1000 * runs["gru"].ratio_before
+    assert runs["gru_chrono"].ratio_after > 1000 * runs["gru"].ratio_after
+    path = tmp_path / "initialisations.png"
+    plot_initialisations(runs, path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with pytest.raises(ValueError, match="Received: label='rnn'"):
+        train_adding("rnn", **options)
+
+
 # ---------------------------------------------------------------- gate plots
 @pytest.fixture(scope="module")
 def text_model_path(tmp_path_factory):
@@ -482,3 +510,27 @@ def test_gradients_command_on_tiny_settings(tmp_path, capsys):
     assert "Received: --timesteps=1" in capsys.readouterr().err
     assert cli.main(["gradients", "--clipnorm", "0"]) == 2
     assert "Received: --clipnorm=0.0" in capsys.readouterr().err
+
+
+def test_gradients_command_compares_initialisations(tmp_path, capsys):
+    path = tmp_path / "initialisations.png"
+    argv = ["gradients", "--output", str(tmp_path / "gradients.png"), "--timesteps", "8"]
+    argv += ["--units", "2", "--examples", "2", "--train-steps", "0"]
+    assert cli.main([*argv, "--init-steps", "1", "--init-output", str(path)]) == 0
+    out = capsys.readouterr().out
+    for label in ("lstm_forget_bias_0", "lstm_chrono", "gru_chrono"):
+        assert f"  {label} " in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert cli.main([*argv, "--init-steps", "-1"]) == 2
+    assert "Received: --init-steps=-1" in capsys.readouterr().err
+
+
+def test_gradients_command_plots_each_layer_of_a_saved_model(text_model_path, tmp_path, capsys):
+    path = tmp_path / "layers.png"
+    argv = ["gradients", "--model", str(text_model_path), "--output", str(path)]
+    assert cli.main([*argv, "--input", "a witty film"]) == 0
+    out = capsys.readouterr().out
+    assert "  encoder/forward " in out and "  encoder/backward " in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert cli.main(argv) == 2
+    assert "Received: --input=None" in capsys.readouterr().err

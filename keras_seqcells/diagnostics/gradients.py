@@ -319,8 +319,8 @@ def gradient_flow(model, inputs, targets=None, loss="mse", initial_state=None):
     for probe in probes:
         if probe.sequences is None:
             raise ValueError(
-                "Expected every recurrent layer to run in the model's forward pass. "
-                f"Received: layer {probe.label!r}, not called"
+                "Expected every recurrent layer to run its step loop (`inner_loop`) in the "
+                f"model's forward pass. Received: layer {probe.label!r}, whose loop did not run"
             )
     sources = [[probe.sequences, *probe.perturbations] for probe in probes]
     gradients = tape.gradient(total, sources)
