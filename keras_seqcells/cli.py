@@ -279,8 +279,10 @@ def _parse_numbers(text, features):
 
 
 def _model_gradients(args):
+    import numpy as np
+
     from keras_seqcells.diagnostics.gradients import gradient_flow
-    from keras_seqcells.diagnostics.plots import _prepare_inputs, plot_gradient_flow
+    from keras_seqcells.diagnostics.plots import _prepare_inputs, _vectorizer, plot_gradient_flow
 
     if args.input is None:
         raise ValueError("Expected `--input` with `--model`. Received: --input=None")
@@ -288,7 +290,21 @@ def _model_gradients(args):
     inputs = args.input
     if model.inputs[0].dtype != "string":
         inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
-    flows = gradient_flow(model, _prepare_inputs(model, inputs))
+    example = _prepare_inputs(model, inputs)
+    flows = gradient_flow(model, example)
+    vectorizer = _vectorizer(model)
+    if vectorizer is not None and isinstance(inputs, str):
+        # Leave out the trailing padding: masked, its steps reach nothing.
+        ids = keras.ops.convert_to_numpy(vectorizer(example))[0]
+        real = int(np.count_nonzero(ids))
+        if 0 < real < len(ids) and not np.any(ids[real:]):
+            flows = {
+                label: {
+                    key: value[:real] if np.ndim(value) else value for key, value in flow.items()
+                }
+                for label, flow in flows.items()
+            }
+            print(f"{real} tokens (the {len(ids) - real} padding steps are left out)")
     plot_gradient_flow(flows, args.output, f"d(sum of outputs)/dh_t, {model.name}")
     print(f"{model.name}: ||d(sum of outputs)/dh_t|| per recurrent layer, steps in input order")
     print("  layer                 steps  ||dL/dh_1||  ||dL/dh_T||")

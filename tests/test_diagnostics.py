@@ -531,6 +531,7 @@ def test_gradients_command_plots_each_layer_of_a_saved_model(text_model_path, tm
     assert cli.main([*argv, "--input", "a witty film"]) == 0
     out = capsys.readouterr().out
     assert "  encoder/forward " in out and "  encoder/backward " in out
+    assert "3 tokens (the 5 padding steps are left out)" in out
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert cli.main(argv) == 2
     assert "Received: --input=None" in capsys.readouterr().err

@@ -233,8 +233,9 @@ def plot_gradient_flow(flows, path, title="||dL/dh_t|| over t"):
 
     Args:
         flows: a dict mapping a label (such as `"lstm"`) to what
-            `keras_seqcells.gradient_flow` returns (its `"h"` entry is
-            plotted).
+            `keras_seqcells.gradient_flow` returns for a layer (its `"h"`
+            entry is plotted), such as what it returns for a model: one
+            curve per recurrent layer and direction.
         path: where to write the PNG.
         title: the figure's title.
     """
