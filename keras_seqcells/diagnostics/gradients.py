@@ -195,7 +195,8 @@ def gradient_flow(model, inputs, targets=None, loss="mse", initial_state=None):
     whose decay or growth over t is the vanishing or exploding gradient.
     `dL/dx_t` is the derivative with respect to the layer's own input at
     step t. At a masked step the layer carries its state over unchanged, and
-    `h_t` is that carried state.
+    `h_t` is that carried state (zero gradient where nothing reads it, as
+    on the trailing padding of a sequence).
 
     Averaging: each example b has its own loss `L_b`; the function reports,
     for every step t, the mean over the batch of the Euclidean norm (over
