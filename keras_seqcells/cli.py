@@ -8,6 +8,8 @@ Examples:
     keras-seqcells train next-word && keras-seqcells generate "the just man" --words 20
     keras-seqcells gates runs/text-classification/model.keras "a witty film" --output gates.png
     keras-seqcells gradients --recurrent-scale 3 --output gradients.png
+    keras-seqcells gradients --timesteps 200 --init-steps 1500 --train-steps 0
+    keras-seqcells gradients --model runs/text-classification/model.keras --input "a witty film"
 """
 
 import argparse
@@ -112,9 +114,18 @@ def _add_diagnostic_parsers(commands):
 
     gradients = commands.add_parser(
         "gradients",
-        help="gradient norms over time of SimpleRNN, LSTM and GRU on the adding problem",
+        help="gradient norms over time of SimpleRNN, LSTM and GRU on the adding problem, "
+        "or of every recurrent layer of a saved model on one input",
     )
     gradients.add_argument("--output", default="gradients.png", help="default: %(default)s")
+    gradients.add_argument(
+        "--model",
+        help="a saved .keras model: plot ||d output/dh_t|| of each of its recurrent layers "
+        "(each direction of a bidirectional one) on --input instead of the adding problem",
+    )
+    gradients.add_argument(
+        "--input", help="with --model: one input, a text or comma-separated numbers"
+    )
     gradients.add_argument("--timesteps", type=int, default=100)
     gradients.add_argument("--units", type=int, default=16)
     gradients.add_argument("--examples", type=int, default=32, help="sequences averaged over")
@@ -141,6 +152,17 @@ def _add_diagnostic_parsers(commands):
         "--train-steps", type=int, default=20, help="SGD steps per training run (0: none)"
     )
     gradients.add_argument("--learning-rate", type=float, default=0.1)
+    gradients.add_argument(
+        "--init-steps",
+        type=int,
+        default=0,
+        help="also train the adding model this many Adam steps from each gate-bias "
+        "initialisation (LSTM forget bias 0, 1, chrono; GRU default, chrono) and plot "
+        "gradient flow and training curves (default: 0, off)",
+    )
+    gradients.add_argument(
+        "--init-output", default="initialisations.png", help="default: %(default)s"
+    )
 
 
 def _task_options(pairs):
@@ -256,16 +278,58 @@ def _parse_numbers(text, features):
     return [values[i : i + features] for i in range(0, len(values), features)]
 
 
+def _model_gradients(args):
+    import numpy as np
+
+    from keras_seqcells.diagnostics.gradients import gradient_flow
+    from keras_seqcells.diagnostics.plots import _prepare_inputs, _vectorizer, plot_gradient_flow
+
+    if args.input is None:
+        raise ValueError("Expected `--input` with `--model`. Received: --input=None")
+    model = load_model(args.model)
+    inputs = args.input
+    if model.inputs[0].dtype != "string":
+        inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
+    example = _prepare_inputs(model, inputs)
+    flows = gradient_flow(model, example)
+    vectorizer = _vectorizer(model)
+    if vectorizer is not None and isinstance(inputs, str):
+        # Leave out the trailing padding: masked, its steps reach nothing.
+        ids = keras.ops.convert_to_numpy(vectorizer(example))[0]
+        real = int(np.count_nonzero(ids))
+        if 0 < real < len(ids) and not np.any(ids[real:]):
+            flows = {
+                label: {
+                    key: value[:real] if np.ndim(value) else value for key, value in flow.items()
+                }
+                for label, flow in flows.items()
+            }
+            print(f"{real} tokens (the {len(ids) - real} padding steps are left out)")
+    plot_gradient_flow(flows, args.output, f"d(sum of outputs)/dh_t, {model.name}")
+    print(f"{model.name}: ||d(sum of outputs)/dh_t|| per recurrent layer, steps in input order")
+    print("  layer                 steps  ||dL/dh_1||  ||dL/dh_T||")
+    for label, flow in flows.items():
+        print(f"  {label:<20}  {len(flow['h']):5d}  {flow['h'][0]:11.3g}  {flow['h'][-1]:11.3g}")
+    print(f"gradients: {args.output}")
+
+
 def _gradients(args):
     import numpy as np
 
     from keras_seqcells.diagnostics.long_range import compare_gradient_flow, short_training_run
     from keras_seqcells.diagnostics.plots import plot_gradient_flow
 
+    if args.model is not None:
+        _model_gradients(args)
+        return
     for name in ("timesteps", "units", "examples"):
         value = getattr(args, name)
         if value < 2:
             raise ValueError(f"Expected `--{name}` of at least 2. Received: --{name}={value}")
+    if args.init_steps < 0:
+        raise ValueError(
+            f"Expected `--init-steps` of at least 0. Received: --init-steps={args.init_steps}"
+        )
     for name in ("recurrent_scale", "clipnorm", "clipvalue", "learning_rate"):
         value = getattr(args, name)
         if value is not None and not value > 0:
@@ -286,6 +350,8 @@ def _gradients(args):
         ratio = flow["x"][0] / flow["x"][-1]
         print(f"  {cell:<12}  {flow['h'][0]:11.3g}  {flow['h'][-1]:11.3g}  {ratio:.3g}")
     print(f"gradients: {args.output}")
+    if args.init_steps > 0:
+        _initialisations(args)
     if args.train_steps <= 0:
         return
     clipping = (
@@ -315,6 +381,28 @@ def _gradients(args):
             f"{max(run.gradient_norms):.3g}, largest |weight| {run.max_abs_weight:.3g}"
             f"{'  DIVERGED' if run.diverged else ''}"
         )
+
+
+def _initialisations(args):
+    from keras_seqcells.diagnostics.long_range import compare_initialisations
+    from keras_seqcells.diagnostics.plots import plot_initialisations
+
+    runs = compare_initialisations(
+        timesteps=args.timesteps, units=args.units, steps=args.init_steps, seed=args.seed
+    )
+    plot_initialisations(
+        runs,
+        args.init_output,
+        f"adding problem, T={args.timesteps}, {args.units} units, {args.init_steps} Adam steps",
+    )
+    print(f"{args.init_steps} Adam steps from each initialisation (same seed and batches):")
+    print("  initialisation      loss: first  last  held-out  solved  ratio init -> trained")
+    for label, run in runs.items():
+        print(
+            f"  {label:<18}  {run.losses[0]:11.3g}  {run.losses[-1]:.3g}  {run.test_loss:8.3g}"
+            f"  {run.test_accuracy:6.0%}  {run.ratio_before:.2g} -> {run.ratio_after:.2g}"
+        )
+    print(f"initialisations: {args.init_output}")
 
 
 def _generate(args):

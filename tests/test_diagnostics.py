@@ -11,9 +11,16 @@ from keras_seqcells import cli
 from keras_seqcells.diagnostics.long_range import (
     adding_problem,
     compare_gradient_flow,
+    compare_initialisations,
     short_training_run,
+    train_adding,
 )
-from keras_seqcells.diagnostics.plots import plot_gates, recurrent_layers, trace_model
+from keras_seqcells.diagnostics.plots import (
+    plot_gates,
+    plot_initialisations,
+    recurrent_layers,
+    trace_model,
+)
 from keras_seqcells.tasks import TextClassification, TrainSettings
 from tests.cases import CASE_IDS, CASES
 
@@ -108,10 +115,12 @@ def test_gradient_flow_is_finite_and_shaped_over_long_sequences(case):
 def test_gradient_flow_of_a_sequential_model_goes_through_its_head():
     rng = np.random.default_rng(3)
     x, targets = rng.normal(size=(4, 10, 2)), rng.normal(size=(4, 1))
-    recurrent = ks.GRU(4, seed=0, dtype="float64")
+    recurrent = ks.GRU(4, seed=0, dtype="float64", name="gru")
     head = keras.layers.Dense(1, dtype="float64")
     model = keras.Sequential([keras.Input((10, 2), dtype="float64"), recurrent, head])
-    flow = ks.gradient_flow(model, x, targets)
+    flows = ks.gradient_flow(model, x, targets)
+    assert list(flows) == ["gru"]
+    flow = flows["gru"]
     # dL/dh_T is the head's kernel times 2 (prediction - target), per example.
     error = keras.ops.convert_to_numpy(model(x)) - targets
     kernel = keras.ops.convert_to_numpy(head.kernel)[:, 0]
@@ -119,12 +128,162 @@ def test_gradient_flow_of_a_sequential_model_goes_through_its_head():
     np.testing.assert_allclose(flow["h"][-1], expected, rtol=1e-10)
 
 
+def _set_linear_weights(cell, input_dim, rng):
+    units = cell.units
+    cell.set_named_weights(
+        {
+            "W_xh": rng.normal(size=(units, input_dim)),
+            "W_hh": 0.6 * rng.normal(size=(units, units)),
+            "b_h": rng.normal(size=units),
+        }
+    )
+    return cell.named_weights()
+
+
+def _linear_bptt(w_hh, upstream, backwards=False):
+    """dL/dh_t of a linear RNN whose output at step t receives `upstream[t]`.
+
+    Going forward, h_t reaches h_{t+1} through W_hh, so
+    dL/dh_t = upstream[t] + W_hh^T dL/dh_{t+1} (mirrored for a backward layer,
+    whose steps are listed in input order).
+    """
+    gradients = np.zeros_like(upstream)
+    carry = np.zeros(upstream.shape[1])
+    steps = range(len(upstream)) if backwards else reversed(range(len(upstream)))
+    for t in steps:
+        carry = upstream[t] + w_hh.T @ carry
+        gradients[t] = carry
+    return gradients
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum"])
+def test_gradient_flow_of_a_stacked_bidirectional_linear_model(merge_mode):
+    rng = np.random.default_rng(4)
+    steps, input_dim = 6, 2
+    linear = {"activation": "linear", "dtype": "float64"}
+    inputs = keras.Input((steps, input_dim), dtype="float64")
+    bi = keras.layers.Bidirectional(
+        ks.SimpleRNN(3, return_sequences=True, **linear),
+        merge_mode=merge_mode,
+        name="bi",
+        dtype="float64",
+    )
+    top = ks.SimpleRNN(2, name="top", **linear)
+    model = keras.Model(inputs, top(bi(inputs)))
+    forward = _set_linear_weights(bi.forward_layer.cell, input_dim, rng)
+    backward = _set_linear_weights(bi.backward_layer.cell, input_dim, rng)
+    top_weights = _set_linear_weights(top.cell, 6 if merge_mode == "concat" else 3, rng)
+    flows = ks.gradient_flow(model, rng.normal(size=(2, steps, input_dim)))
+    assert list(flows) == ["bi/forward", "bi/backward", "top"]
+
+    # L_b = sum of top's last output: only h_T of the top layer meets the loss.
+    upstream = np.zeros((steps, 2))
+    upstream[-1] = 1.0
+    expected = {"top": _linear_bptt(top_weights["W_hh"], upstream)}
+    top_x = expected["top"] @ top_weights["W_xh"]  # dL/d(bi's output at step t)
+    split = {"concat": (top_x[:, :3], top_x[:, 3:]), "sum": (top_x, top_x)}[merge_mode]
+    expected["bi/forward"] = _linear_bptt(forward["W_hh"], split[0])
+    # The backward layer's output at input step t is its state after reading
+    # steps T..t: it reaches the loss through the steps before t.
+    expected["bi/backward"] = _linear_bptt(backward["W_hh"], split[1], backwards=True)
+    x_weights = {"bi/forward": forward, "bi/backward": backward, "top": top_weights}
+    for label, h in expected.items():
+        np.testing.assert_allclose(flows[label]["h"], np.linalg.norm(h, axis=1), rtol=1e-10)
+        x = h @ x_weights[label]["W_xh"]
+        np.testing.assert_allclose(flows[label]["x"], np.linalg.norm(x, axis=1), rtol=1e-10)
+
+
+def _difference_norms(loss_of, x, eps=1e-6):
+    """Mean over the batch of ||dL_b/dx_t[b]||, by central differences.
+
+    `loss_of(x)` returns the per-example losses; the examples do not
+    interact, so one perturbation of entry (t, k) of every example at once
+    gives every example's derivative. Steps whose input is all zeros are
+    padding (masked), so they are not perturbed: their derivative is zero.
+    """
+    grad = np.zeros_like(x)
+    padding = np.all(x == 0, axis=-1)
+    for index in np.ndindex(x.shape[1:]):
+        shifted = x.copy()
+        shifted[(slice(None), *index)] += eps
+        shifted[padding] = 0.0
+        plus = loss_of(shifted)
+        shifted[(slice(None), *index)] -= 2 * eps
+        shifted[padding] = 0.0
+        grad[(slice(None), *index)] = (plus - loss_of(shifted)) / (2 * eps)
+    grad[padding] = 0.0
+    return np.linalg.norm(grad, axis=-1).mean(axis=0)
+
+
+def test_gradient_flow_of_a_masked_stacked_bidirectional_model_matches_finite_differences():
+    rng = np.random.default_rng(6)
+    batch, steps, input_dim = 2, 5, 2
+    inputs = keras.Input((steps, input_dim), dtype="float64")
+    bi = keras.layers.Bidirectional(
+        ks.LSTM(3, return_sequences=True, dtype="float64"), name="bi", dtype="float64"
+    )
+    top = ks.GRU(3, return_sequences=True, name="top", dtype="float64")
+    head = keras.layers.Dense(1, dtype="float64")
+    masked = keras.layers.Masking(dtype="float64")(inputs)
+    model = keras.Model(inputs, head(top(bi(masked))))
+    for cell in (bi.forward_layer.cell, bi.backward_layer.cell, top.cell):
+        cell.set_named_weights(
+            {name: 0.7 * rng.normal(size=np.shape(w)) for name, w in cell.named_weights().items()}
+        )
+    x = rng.normal(size=(batch, steps, input_dim))
+    x[1, -2:] = 0.0  # the second sequence is two steps shorter
+    targets = rng.normal(size=(batch, steps, 1))
+    flows = ks.gradient_flow(model, x, targets, loss="mse")
+    assert list(flows) == ["bi/forward", "bi/backward", "top"]
+
+    def per_example(outputs):
+        return np.mean((keras.ops.convert_to_numpy(outputs) - targets) ** 2, axis=(1, 2))
+
+    np.testing.assert_allclose(flows["top"]["loss"], per_example(model(x)).mean(), rtol=1e-12)
+
+    def mask_of(values):
+        return np.any(values != 0, axis=-1)
+
+    def bi_output(x_forward, x_backward):
+        # What Bidirectional computes, with a separate input for each direction.
+        forward = bi.forward_layer(x_forward, mask=mask_of(x_forward))
+        backward = bi.backward_layer(x_backward, mask=mask_of(x_backward))
+        return keras.ops.concatenate([forward, keras.ops.flip(backward, axis=1)], axis=-1)
+
+    def top_loss(y):
+        return per_example(head(top(y, mask=mask_of(x))))
+
+    y = keras.ops.convert_to_numpy(bi_output(x, x))
+    expected = {
+        "bi/forward": _difference_norms(lambda v: top_loss(bi_output(v, x)), x),
+        "bi/backward": _difference_norms(lambda v: top_loss(bi_output(x, v)), x),
+        "top": _difference_norms(top_loss, np.where(mask_of(x)[..., None], y, 0.0)),
+    }
+    for label, norms in expected.items():
+        np.testing.assert_allclose(flows[label]["x"], norms, rtol=1e-6, atol=1e-12)
+    # No later step, no later layer: at the last step the forward LSTM's
+    # state reaches the loss only through its output, the top layer's input.
+    assert flows["bi/forward"]["x"][-1] > 0
+    for label in ("bi/forward", "bi/backward"):
+        assert set(flows[label]) == {"h", "c", "x", "loss"}
+        assert np.all(flows[label]["h"] > 0)
+
+
 def test_gradient_flow_errors_are_clear():
-    with pytest.raises(TypeError, match=r"Expected `layer` to be a keras\.layers\.RNN"):
+    with pytest.raises(TypeError, match=r"Expected `model` to be a keras\.layers\.RNN"):
         ks.gradient_flow(keras.layers.Dense(3), np.zeros((1, 2, 3)))
+    dense = keras.Sequential([keras.Input((5, 2)), keras.layers.Dense(1)])
+    with pytest.raises(TypeError, match="without one"):
+        ks.gradient_flow(dense, np.zeros((1, 5, 2)))
     two = keras.Sequential([keras.Input((5, 2)), ks.LSTM(3, return_sequences=True), ks.GRU(3)])
-    with pytest.raises(TypeError, match="with 2 such layers"):
-        ks.gradient_flow(two, np.zeros((1, 5, 2)))
+    with pytest.raises(ValueError, match="only with a single recurrent layer"):
+        ks.gradient_flow(two, np.zeros((1, 5, 2)), initial_state=[np.zeros((1, 3))])
+    shared = ks.GRU(2, return_sequences=True)
+    inputs = keras.Input((5, 2))
+    twice = keras.Model(inputs, shared(shared(inputs)))
+    with pytest.raises(ValueError, match="called once"):
+        ks.gradient_flow(twice, np.zeros((1, 5, 2)))
+    assert "inner_loop" not in vars(shared)  # the layer is left as it was
     with pytest.raises(ValueError, match="rank 3"):
         ks.gradient_flow(ks.LSTM(3), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="at least one step"):
@@ -221,6 +380,27 @@ def test_adding_problem_and_exploding_gradients():
     clipped = short_training_run(**options, clipnorm=1.0)
     assert wild.diverged and not clipped.diverged
     assert wild.max_abs_weight > 1e3 > clipped.max_abs_weight
+
+
+def test_chrono_initialisation_runs_and_plot(tmp_path):
+    options = {"timesteps": 40, "units": 8, "steps": 2, "batch_size": 8}
+    runs = compare_initialisations(
+        ("gru", "gru_chrono"), test_examples=16, flow_examples=8, **options
+    )
+    for run in runs.values():
+        assert len(run.losses) == 2 and np.all(np.isfinite(run.losses))
+        assert run.flow_before.shape == run.flow_after.shape == (40,)
+        assert 0.0 <= run.test_accuracy <= 1.0 and np.isfinite(run.test_loss)
+        assert set(run.summary()) >= {"test_loss", "ratio_before", "ratio_after"}
+    # Same seed, same everything else: chrono lets the gradient reach step 1
+    # (for the LSTM, see test_chrono_init_makes_lstm_gradients_reach_far_back).
+    assert runs["gru_chrono"].ratio_before > 1000 * runs["gru"].ratio_before
+    assert runs["gru_chrono"].ratio_after > 1000 * runs["gru"].ratio_after
+    path = tmp_path / "initialisations.png"
+    plot_initialisations(runs, path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with pytest.raises(ValueError, match="Received: label='rnn'"):
+        train_adding("rnn", **options)
 
 
 # ---------------------------------------------------------------- gate plots
@@ -330,3 +510,28 @@ def test_gradients_command_on_tiny_settings(tmp_path, capsys):
     assert "Received: --timesteps=1" in capsys.readouterr().err
     assert cli.main(["gradients", "--clipnorm", "0"]) == 2
     assert "Received: --clipnorm=0.0" in capsys.readouterr().err
+
+
+def test_gradients_command_compares_initialisations(tmp_path, capsys):
+    path = tmp_path / "initialisations.png"
+    argv = ["gradients", "--output", str(tmp_path / "gradients.png"), "--timesteps", "8"]
+    argv += ["--units", "2", "--examples", "2", "--train-steps", "0"]
+    assert cli.main([*argv, "--init-steps", "1", "--init-output", str(path)]) == 0
+    out = capsys.readouterr().out
+    for label in ("lstm_forget_bias_0", "lstm_chrono", "gru_chrono"):
+        assert f"  {label} " in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert cli.main([*argv, "--init-steps", "-1"]) == 2
+    assert "Received: --init-steps=-1" in capsys.readouterr().err
+
+
+def test_gradients_command_plots_each_layer_of_a_saved_model(text_model_path, tmp_path, capsys):
+    path = tmp_path / "layers.png"
+    argv = ["gradients", "--model", str(text_model_path), "--output", str(path)]
+    assert cli.main([*argv, "--input", "a witty film"]) == 0
+    out = capsys.readouterr().out
+    assert "  encoder/forward " in out and "  encoder/backward " in out
+    assert "3 tokens (the 5 padding steps are left out)" in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert cli.main(argv) == 2
+    assert "Received: --input=None" in capsys.readouterr().err

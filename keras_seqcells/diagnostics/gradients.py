@@ -1,5 +1,7 @@
 """How large the loss's gradient is at every step of a recurrent layer (BPTT)."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -13,87 +15,242 @@ def _is_seqcell_rnn(layer):
     )
 
 
-def _split_model(layer):
-    """Returns `(layers before, the recurrent layer, layers after)`."""
-    if _is_seqcell_rnn(layer):
-        return [], layer, []
-    if isinstance(layer, keras.Sequential):
-        found = [i for i, sub in enumerate(layer.layers) if _is_seqcell_rnn(sub)]
-        if len(found) == 1:
-            (index,) = found
-            return layer.layers[:index], layer.layers[index], layer.layers[index + 1 :]
-        received = f"a keras.Sequential with {len(found)} such layers"
-    else:
-        received = f"layer={layer!r}"
-    raise TypeError(
-        "Expected `layer` to be a keras.layers.RNN on a keras_seqcells cell (such as "
-        "keras_seqcells.LSTM), or a keras.Sequential with exactly one such layer "
-        "(pass a Bidirectional layer's `forward_layer` or `backward_layer` itself). "
-        f"Received: {received}"
-    )
+def _recurrent_layers(model):
+    """`(label, rnn)` for every keras_seqcells recurrent layer of a model or wrapper."""
+    from keras_seqcells.diagnostics.plots import recurrent_layers
+
+    if isinstance(model, keras.layers.Bidirectional):
+        return [
+            (f"{model.name}/{direction}", getattr(model, f"{direction}_layer"))
+            for direction in ("forward", "backward")
+            if _is_seqcell_rnn(getattr(model, f"{direction}_layer"))
+        ]
+    if isinstance(model, keras.Model):
+        return [(label, rnn) for label, rnn, _ in recurrent_layers(model)]
+    return []
 
 
 def _state_names(cell):
     return ["h", "c"] if isinstance(cell, LSTMCell) else ["h"]
 
 
-def _per_example_norms(gradient, step_axis):
-    """Euclidean norm over the feature axis, per example and step: `(batch, steps)`."""
+def _per_example_norms(gradient):
+    """Euclidean norm over the feature axis: `(batch, steps)`."""
     gradient = np.asarray(ops.convert_to_numpy(gradient), dtype="float64")
-    norms = np.sqrt(np.sum(gradient**2, axis=-1))
-    return norms if step_axis == 1 else norms.T
+    return np.sqrt(np.sum(gradient**2, axis=-1))
 
 
-def gradient_flow(layer, inputs, targets=None, loss="mse", initial_state=None):
+class _Probe:
+    """Runs one recurrent layer step by step with a zero perturbation on every state.
+
+    Installed as the layer's `inner_loop` (the loop of `keras.layers.RNN.call`,
+    which prepares the initial state and packs the outputs around it), so
+    the layer computes what it always computes, wherever it sits in a model.
+    """
+
+    def __init__(self, label, rnn, tape):
+        self.label = label
+        self.rnn = rnn
+        self.tape = tape
+        self.sequences = None
+        self.perturbations = None
+
+    def __call__(self, sequences, initial_state, mask, training=False):
+        import tensorflow as tf
+
+        rnn, cell = self.rnn, self.rnn.cell
+        if self.sequences is not None:
+            raise ValueError(
+                "Expected each recurrent layer to be called once in the model. "
+                f"Received: layer {self.label!r}, called twice"
+            )
+        timesteps = sequences.shape[1]
+        if timesteps in (None, 0):
+            raise ValueError(
+                "Expected the recurrent layer's inputs of rank 3 (batch, timesteps, input_dim) "
+                f"with at least one step. Received: inputs.shape={tuple(sequences.shape)} "
+                f"at layer {self.label!r}"
+            )
+        # A copy of the input of this layer alone: a Bidirectional layer feeds
+        # one tensor to both directions.
+        self.sequences = tf.identity(sequences)
+        batch = ops.shape(sequences)[0]
+        self.perturbations = [
+            tf.zeros((batch, timesteps, size), dtype=cell.state_dtype)
+            for size in cell._state_sizes()
+        ]
+        self.tape.watch(self.sequences)
+        self.tape.watch(self.perturbations)
+        steps = list(range(timesteps))
+        if rnn.go_backwards:
+            steps.reverse()
+        states = list(initial_state)
+        outputs, output = [], None
+        for t in steps:
+            step_output, new_states = cell(self.sequences[:, t, :], states, training=training)
+            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+            mask_t = None if mask is None else ops.expand_dims(ops.cast(mask[:, t], "bool"), -1)
+            if mask_t is not None:
+                new_states = [
+                    ops.where(mask_t, new, old) for new, old in zip(new_states, states, strict=True)
+                ]
+            states = [s + e[:, t, :] for s, e in zip(new_states, self.perturbations, strict=True)]
+            h = states[0]
+            if isinstance(cell, SimpleRNNCell) and cell.output_units is not None:
+                step_output = cell._output_head(h)
+            else:
+                step_output = h
+            step_output = ops.cast(step_output, cell.compute_dtype)
+            if mask_t is not None:
+                fallback = (
+                    ops.zeros_like(step_output)
+                    if rnn.zero_output_for_mask or output is None
+                    else output
+                )
+                step_output = ops.where(mask_t, step_output, fallback)
+            output = step_output
+            outputs.append(output)
+        return output, ops.stack(outputs, axis=1), states
+
+    def norms(self, gradients):
+        """`{"h", "c" (LSTM), "x"}`: mean over the batch of the per-step norms, input order."""
+        cell = self.rnn.cell
+        x_gradient, *state_gradients = gradients
+        result = {}
+        for name, gradient, perturbation in zip(
+            _state_names(cell), state_gradients, self.perturbations, strict=True
+        ):
+            if gradient is None:
+                gradient = ops.zeros_like(perturbation)
+            result[name] = _per_example_norms(gradient).mean(axis=0)
+        if x_gradient is None:
+            x_gradient = ops.zeros_like(self.sequences)
+        result["x"] = _per_example_norms(x_gradient).mean(axis=0)
+        return result
+
+
+@contextlib.contextmanager
+def _probed(layers, tape):
+    """Installs a `_Probe` as the `inner_loop` of each layer, and restores the layers."""
+    probes = []
+    saved_states = []
+    try:
+        for label, rnn in layers:
+            probe = _Probe(label, rnn, tape)
+            object.__setattr__(rnn, "inner_loop", probe)
+            probes.append(probe)
+            if rnn.stateful and getattr(rnn, "states", None) is not None:
+                saved_states.append((rnn, [ops.convert_to_numpy(s) for s in rnn.states]))
+        yield probes
+    finally:
+        for _, rnn in layers:
+            if "inner_loop" in vars(rnn):
+                object.__delattr__(rnn, "inner_loop")
+        for rnn, values in saved_states:
+            for variable, value in zip(rnn.states, values, strict=True):
+                variable.assign(value)
+
+
+def _per_example_loss(outputs, targets, loss_fn):
+    """`L_b` for every example: a `(batch,)` tensor."""
+    outputs = keras.tree.flatten(outputs)
+    batch = ops.shape(outputs[0])[0]
+    if loss_fn is None:
+        parts = [ops.sum(ops.reshape(output, (batch, -1)), axis=-1) for output in outputs]
+    else:
+        targets = keras.tree.flatten(targets)
+        if len(targets) != len(outputs):
+            raise ValueError(
+                f"Expected one target per model output ({len(outputs)}). "
+                f"Received: {len(targets)} targets"
+            )
+        parts = []
+        for target, output in zip(targets, outputs, strict=True):
+            values = loss_fn(ops.convert_to_tensor(target, dtype=output.dtype), output)
+            parts.append(ops.mean(ops.reshape(values, (batch, -1)), axis=-1))
+    parts = [
+        ops.cast(part, "float32")
+        if keras.backend.standardize_dtype(part.dtype) in ("float16", "bfloat16")
+        else part
+        for part in parts
+    ]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + ops.cast(part, total.dtype)
+    return total
+
+
+def gradient_flow(model, inputs, targets=None, loss="mse", initial_state=None):
     """Measures the loss's gradient with respect to every step's state and input.
 
-    The layer is run step by step (its cell's own step function) under a
-    `tf.GradientTape`. A zero perturbation `e_t` is added to each new state
-    `h_t` (and `C_t` for an LSTM) before it is used, both by the next step and
-    by the output, and the loss is differentiated with respect to the
-    perturbations. So `dL/dh_t` is the total derivative through the
-    recurrence (backpropagation through time: the direct path to the output
-    at step t plus every later step), the quantity whose decay or growth over
-    t is the vanishing or exploding gradient. `dL/dx_t` is the derivative
-    with respect to the layer's input at step t.
+    Every keras_seqcells recurrent layer of `model` is run step by step (its
+    cell's own step function, with the layer's masking, `go_backwards` and
+    initial state) under a `tf.GradientTape`. A zero perturbation `e_t` is
+    added to each new state `h_t` (and `C_t` for an LSTM) before it is used,
+    both by the next step and by the layer's output, and the loss is
+    differentiated with respect to the perturbations. So `dL/dh_t` is the
+    total derivative through the recurrence and the rest of the model
+    (backpropagation through time: the direct path to the output at step t
+    plus every later step, and every later layer of a stack), the quantity
+    whose decay or growth over t is the vanishing or exploding gradient.
+    `dL/dx_t` is the derivative with respect to the layer's own input at
+    step t. At a masked step the layer carries its state over unchanged, and
+    `h_t` is that carried state (zero gradient where nothing reads it, as
+    on the trailing padding of a sequence).
 
     Averaging: each example b has its own loss `L_b`; the function reports,
     for every step t, the mean over the batch of the Euclidean norm (over
     the units, or the input features) of `dL_b/dh_t[b]`. The examples do not
-    interact, so this is also the per-example slice of the gradient of the
-    summed loss `sum_b L_b`.
+    interact (the model runs with `training=False`), so this is also the
+    per-example slice of the gradient of the summed loss `sum_b L_b`.
 
     Args:
-        layer: a `keras.layers.RNN` on a keras_seqcells cell (such as
-            `keras_seqcells.LSTM(8)`), or a `keras.Sequential` containing
-            exactly one such layer: the layers before it compute its inputs,
-            the layers after it (such as a `Dense` head) compute the output
-            that enters the loss. Dropout is off and masks are not applied.
-            An unbuilt layer is built on the inputs.
-        inputs: array of shape `(batch, timesteps, input_dim)` (for a
-            Sequential model, whatever the model takes).
-        targets: optional array of the shape of the (layer's or model's)
-            output. With targets, `L_b` is `loss(targets, output)` for example
-            b, averaged over its non-batch axes. Without targets,
-            `L_b` is the sum of example b's output entries (a fixed linear
-            readout), and `loss` is not used.
+        model: a `keras.layers.RNN` on a keras_seqcells cell (such as
+            `keras_seqcells.LSTM(8)`); or a `keras.Model` (functional or
+            Sequential) containing such layers, stacked, side by side or
+            wrapped in `keras.layers.Bidirectional` (each direction is
+            measured on its own); or a `keras.layers.Bidirectional` layer.
+            Each recurrent layer must be called once in the forward pass.
+            The model runs with `training=False` (no dropout). An unbuilt
+            layer or Sequential model is built on the inputs. A stateful
+            layer starts from its current states, which are restored after.
+        inputs: what the model (or layer) takes, for a layer an array of
+            shape `(batch, timesteps, input_dim)`.
+        targets: optional array (or, for a model with several outputs, list
+            of arrays) of the shape of the output. With targets, `L_b` is
+            `loss(targets, output)` for example b, averaged over its
+            non-batch axes (summed over outputs). Without targets, `L_b` is
+            the sum of example b's output entries (a fixed linear readout),
+            and `loss` is not used. Of a layer with `return_state=True` only
+            the first output (the sequence or last output) enters the loss.
         loss: a Keras loss name or function of `(y_true, y_pred)`, such as
             `"mse"` or `"binary_crossentropy"`. Default: `"mse"`.
         initial_state: optional list of initial states, as for the layer;
-            zeros by default.
+            zeros by default. Only for a single recurrent layer.
 
     Returns:
-        A dict of NumPy float64 arrays of shape `(timesteps,)`, indexed by
-        the step in the order the layer processes the sequence (reversed
-        with `go_backwards=True`, as in `trace`): `"h"`, the mean of
-        `||dL/dh_t||`; `"c"` (LSTM only), the mean of `||dL/dC_t||`; `"x"`,
-        the mean of `||dL/dx_t||`. Also `"loss"`, the mean of `L_b` (a
-        float).
+        For a single recurrent layer, a dict of NumPy float64 arrays of
+        shape `(timesteps,)`, indexed by the step in the order the layer
+        processes the sequence (reversed with `go_backwards=True`, as in
+        `trace`): `"h"`, the mean of `||dL/dh_t||`; `"c"` (LSTM only), the
+        mean of `||dL/dC_t||`; `"x"`, the mean of `||dL/dx_t||`. Also
+        `"loss"`, the mean of `L_b` (a float).
+
+        For a model (or a Bidirectional layer), a dict mapping each
+        recurrent layer's label, in the model's order, to such a dict, but
+        with the steps in input order for every layer, so that both
+        directions of a bidirectional layer line up with the input: the
+        layer's name, or `"<name>/forward"` and `"<name>/backward"` for the
+        two directions of a `Bidirectional` layer (as in `trace_model` and
+        `GradientNormLogger`). Every entry has the same `"loss"`.
 
     Raises:
-        TypeError: if `layer` is neither kind of layer or model above.
-        ValueError: for inputs that do not reach the recurrent layer with
-            rank 3 and at least one step, or an unknown `loss`.
+        TypeError: if `model` is none of the layers or models above, or has
+            no keras_seqcells recurrent layer.
+        ValueError: for inputs that do not reach a recurrent layer with
+            rank 3 and at least one step, a recurrent layer called more than
+            once or not at all, an unknown `loss`, or `initial_state` with a
+            model.
 
     Example:
 
@@ -103,70 +260,78 @@ def gradient_flow(layer, inputs, targets=None, loss="mse", initial_state=None):
     ((30,), (30,))
     >>> bool(flow["h"][0] < flow["h"][-1])  # the gradient shrinks going back in time
     True
+    >>> model = keras.Sequential(
+    ...     [
+    ...         keras.Input((30, 3)),
+    ...         keras.layers.Bidirectional(keras_seqcells.GRU(4, return_sequences=True), name="bi"),
+    ...         keras_seqcells.LSTM(4, name="top"),
+    ...         keras.layers.Dense(1),
+    ...     ]
+    ... )
+    >>> flows = keras_seqcells.gradient_flow(model, np.random.random((2, 30, 3)), np.ones((2, 1)))
+    >>> list(flows), flows["top"]["c"].shape
+    (['bi/forward', 'bi/backward', 'top'], (30,))
     """
     import tensorflow as tf
 
-    before, rnn, after = _split_model(layer)
-    cell = rnn.cell
-    x = inputs
-    for sublayer in before:
-        x = sublayer(x, training=False)
-    x = ops.convert_to_tensor(x, dtype=rnn.compute_dtype)
-    if len(x.shape) != 3 or x.shape[1] in (None, 0):
-        raise ValueError(
-            "Expected the recurrent layer's inputs of rank 3 (batch, timesteps, input_dim) "
-            f"with at least one step. Received: inputs.shape={tuple(x.shape)}"
-        )
-    if not rnn.built:
-        rnn.build(x.shape)
+    single = _is_seqcell_rnn(model)
+    if single:
+        layers = [(model.name, model)]
+    else:
+        layers = _recurrent_layers(model)
+        if not layers:
+            received = (
+                f"{type(model).__name__} {model.name!r} without one"
+                if isinstance(model, keras.layers.Layer)
+                else f"model={model!r}"
+            )
+            raise TypeError(
+                "Expected `model` to be a keras.layers.RNN on a keras_seqcells cell (such as "
+                "keras_seqcells.LSTM), or a keras.Model or keras.layers.Bidirectional "
+                f"containing such layers. Received: {received}"
+            )
+        if initial_state is not None:
+            raise ValueError(
+                "Expected `initial_state` only with a single recurrent layer. Received: "
+                f"initial_state with {type(model).__name__} {model.name!r}"
+            )
     loss_fn = None if targets is None else keras.losses.get(loss)
     if targets is not None and loss_fn is None:
         raise ValueError(f"Expected `loss` to be a Keras loss. Received: loss={loss!r}")
+    if single:
+        x = ops.convert_to_tensor(inputs, dtype=model.compute_dtype)
+        if len(x.shape) != 3 or x.shape[1] in (None, 0):
+            raise ValueError(
+                "Expected the recurrent layer's inputs of rank 3 (batch, timesteps, "
+                f"input_dim) with at least one step. Received: inputs.shape={tuple(x.shape)}"
+            )
+        inputs = x
 
-    batch, timesteps = x.shape[0], x.shape[1]
-    if initial_state is None:
-        states = cell.get_initial_state(batch)
-    else:
-        states = cell._check_states(initial_state, argument="initial_state")
-    names = _state_names(cell)
-    perturbations = [
-        tf.zeros((timesteps, batch, size), dtype=cell.state_dtype) for size in cell._state_sizes()
-    ]
-    order = list(range(timesteps))
-    if rnn.go_backwards:
-        order.reverse()
-
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        for perturbation in perturbations:
-            tape.watch(perturbation)
-        outputs = []
-        for step, t in enumerate(order):
-            _, states, _ = cell._run_step(x[:, t, :], states, training=False)
-            states = [s + e[step] for s, e in zip(states, perturbations, strict=True)]
-            h = states[0]
-            if isinstance(cell, SimpleRNNCell) and cell.output_units is not None:
-                outputs.append(cell._output_head(h))
-            else:
-                outputs.append(h)
-        output = ops.stack(outputs, axis=1) if rnn.return_sequences else outputs[-1]
-        output = ops.cast(output, rnn.compute_dtype)
-        for sublayer in after:
-            output = sublayer(output, training=False)
-        if loss_fn is None:
-            per_example = ops.sum(ops.reshape(output, (batch, -1)), axis=-1)
+    with tf.GradientTape() as tape, _probed(layers, tape) as probes:
+        if single:
+            kwargs = {} if initial_state is None else {"initial_state": initial_state}
+            output = model(inputs, training=False, **kwargs)
+            if model.return_state:
+                output = output[0]
         else:
-            values = loss_fn(ops.convert_to_tensor(targets, dtype=output.dtype), output)
-            per_example = ops.mean(ops.reshape(values, (batch, -1)), axis=-1)
-        if keras.backend.standardize_dtype(per_example.dtype) in ("float16", "bfloat16"):
-            per_example = ops.cast(per_example, "float32")
+            output = model(inputs, training=False)
+        per_example = _per_example_loss(output, targets, loss_fn)
         total = ops.sum(per_example)
-    gradients = tape.gradient(total, [x, *perturbations])
+    for probe in probes:
+        if probe.sequences is None:
+            raise ValueError(
+                "Expected every recurrent layer to run its step loop (`inner_loop`) in the "
+                f"model's forward pass. Received: layer {probe.label!r}, whose loop did not run"
+            )
+    sources = [[probe.sequences, *probe.perturbations] for probe in probes]
+    gradients = tape.gradient(total, sources)
+    mean_loss = float(np.mean(ops.convert_to_numpy(per_example)))
 
-    result = {}
-    for name, gradient in zip(names, gradients[1:], strict=True):
-        result[name] = _per_example_norms(gradient, step_axis=0).mean(axis=0)
-    x_norms = _per_example_norms(gradients[0], step_axis=1).mean(axis=0)
-    result["x"] = x_norms[order]
-    result["loss"] = float(np.mean(ops.convert_to_numpy(per_example)))
-    return result
+    flows = {}
+    for probe, probe_gradients in zip(probes, gradients, strict=True):
+        flow = probe.norms(probe_gradients)
+        if single and probe.rnn.go_backwards:
+            flow = {name: values[::-1] for name, values in flow.items()}
+        flow["loss"] = mean_loss
+        flows[probe.label] = flow
+    return flows[model.name] if single else flows

@@ -233,8 +233,9 @@ def plot_gradient_flow(flows, path, title="||dL/dh_t|| over t"):
 
     Args:
         flows: a dict mapping a label (such as `"lstm"`) to what
-            `keras_seqcells.gradient_flow` returns (its `"h"` entry is
-            plotted).
+            `keras_seqcells.gradient_flow` returns for a layer (its `"h"`
+            entry is plotted), such as what it returns for a model: one
+            curve per recurrent layer and direction.
         path: where to write the PNG.
         title: the figure's title.
     """
@@ -251,6 +252,64 @@ def plot_gradient_flow(flows, path, title="||dL/dh_t|| over t"):
     axis.set_title(title)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_initialisations(runs, path, title="adding problem"):
+    """Plots the effect of the initialisation: gradient flow and training curves.
+
+    Left: `||dL/dh_t||` over t at initialisation (dashed) and after training
+    (solid), one colour per initialisation, on a log scale. Right: the
+    training loss over the steps (a moving average over 25 steps), with the
+    loss of always predicting the mean target.
+
+    Args:
+        runs: a dict mapping a label to an
+            `keras_seqcells.diagnostics.long_range.InitialisationRun` (what
+            `compare_initialisations` returns).
+        path: where to write the PNG.
+        title: the figure's title.
+    """
+    from keras_seqcells.diagnostics.long_range import BASELINE_MSE
+
+    plt = _pyplot()
+    figure, (flow_axis, loss_axis) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (label, run) in enumerate(runs.items()):
+        colour = colours[index % len(colours)]
+        for flow, style, when in (
+            (run.flow_before, "--", "init"),
+            (run.flow_after, "-", "trained"),
+        ):
+            values = np.asarray(flow, dtype="float64")
+            values = np.where(values > 0, values, np.nan)
+            flow_axis.plot(
+                np.arange(1, len(values) + 1),
+                values,
+                style,
+                color=colour,
+                label=f"{label} ({when})",
+            )
+        losses = np.asarray(run.losses, dtype="float64")
+        window = min(25, len(losses))
+        smoothed = np.convolve(losses, np.ones(window) / window, mode="valid")
+        loss_axis.plot(np.arange(window, len(losses) + 1), smoothed, color=colour, label=label)
+    flow_axis.set_yscale("log")
+    flow_axis.set_xlabel("step t")
+    flow_axis.set_ylabel("mean ||dL/dh_t||")
+    flow_axis.set_title("gradient flow: at initialisation (--) and trained (-)", fontsize=10)
+    flow_axis.grid(True, which="major", alpha=0.3)
+    flow_axis.legend(fontsize=7, ncol=2)
+    loss_axis.axhline(BASELINE_MSE, color="grey", linestyle=":", label="predict the mean")
+    loss_axis.set_yscale("log")
+    loss_axis.set_xlabel("training step")
+    loss_axis.set_ylabel("training MSE (moving average)")
+    loss_axis.set_title("training", fontsize=10)
+    loss_axis.grid(True, which="major", alpha=0.3)
+    loss_axis.legend(fontsize=7)
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
