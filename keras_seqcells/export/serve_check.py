@@ -295,14 +295,24 @@ def check_step(loaded, step_example):
     """Feeds `step` a sequence from the zero state; compares with `serving_default`."""
     state = loaded.run("initial_state", {"batch_size": np.int32(1)})
     step_inputs = set(loaded.signature("step").inputs)
-    outputs = None
+    steps = []
     for feed in step_example["inputs"]:
+        if set(feed) | set(state) != step_inputs:
+            raise ServeCheckError(
+                f"Expected the step inputs {sorted(step_inputs)}. Received: "
+                f"{sorted(set(feed) | set(state))}"
+            )
         outputs = loaded.run("step", {**feed, **state})
         state = {name: outputs[name] for name in state}
-        assert set(feed) | set(state) == step_inputs
+        steps.append(outputs)
     whole = loaded.run("serving_default", step_example["serving_default"])
-    names = step_example["outputs"] or [name for name in whole if name in outputs]
-    _compare_outputs("step-by-step", {n: outputs[n] for n in names}, {n: whole[n] for n in names})
+    names = step_example["outputs"] or [name for name in whole if name in steps[-1]]
+    for name in names:
+        if whole[name].ndim == steps[-1][name].ndim + 1:  # an output at every step
+            got = np.stack([outputs[name] for outputs in steps], axis=1)
+        else:
+            got = steps[-1][name]
+        _compare(f"step-by-step output {name!r}", got, whole[name])
 
 
 def serve_check(path, model=None, version=None, model_name=None, grpc=True):

@@ -152,6 +152,21 @@ class _Runner:
 
 
 # ------------------------------------------------------------ text helpers
+def _string_spec(name):
+    """A batch of strings; its rank is checked in the graph (see `_batch_of_strings`)."""
+    return tf.TensorSpec(None, tf.string, name=name)
+
+
+def _batch_of_strings(strings, name):
+    """`strings` if it is a rank-1 batch, else a clear error from the graph.
+
+    Checked in the graph rather than by the signature's shape, which a server
+    does not enforce: "Shape of tensor <name> [1,2] is not compatible with
+    expected shape [?]".
+    """
+    return tf.ensure_shape(tf.identity(strings, name=name), [None])
+
+
 def _check_non_empty(strings, message):
     """Asserts that every string holds a non-whitespace character."""
     blank = tf.strings.regex_full_match(strings, rf"[{_SPACE}]*")
@@ -194,6 +209,7 @@ class Signatures:
 
 def _text_classification(model, runner):
     def serve(text):
+        text = _batch_of_strings(text, "text")
         check = _check_non_empty(text, "Expected non-empty texts in `text`.")
         with tf.control_dependencies([check]):
             p = tf.reshape(tf.cast(runner(text), tf.float32), [-1])
@@ -202,7 +218,7 @@ def _text_classification(model, runner):
             "label": tf.where(p >= 0.5, "positive", "negative"),
         }
 
-    spec = [tf.TensorSpec([None], tf.string, name="text")]
+    spec = [_string_spec("text")]
     examples = {"text": ["a gripping , beautifully acted film .", "dull , lifeless and too long ."]}
     return serve, spec, examples
 
@@ -214,6 +230,7 @@ def _tagging(model, runner):
     length = model.output_shape[1]
 
     def serve(sentence):
+        sentence = _batch_of_strings(sentence, "sentence")
         check = _check_non_empty(sentence, "Expected non-empty sentences in `sentence`.")
         with tf.control_dependencies([check]):
             words = tf.strings.split(_normalise_spaces(sentence), sep=" ")
@@ -243,8 +260,14 @@ def _tagging(model, runner):
             "lengths": counts,
         }
 
-    spec = [tf.TensorSpec([None], tf.string, name="sentence")]
-    examples = {"sentence": ["I love New York in the spring .", "The cat sat on the mat ."]}
+    spec = [_string_spec("sentence")]
+    examples = {
+        "sentence": [
+            "I love New York in the spring .",
+            "The  cat sat on the mat .",
+            "Hi",
+        ]
+    }
     return serve, spec, examples
 
 
@@ -268,7 +291,7 @@ def _next_word(model, runner, table, top):
         }
 
     def serve(prompt):
-        tokens = tokenize(prompt)
+        tokens = tokenize(_batch_of_strings(prompt, "prompt"))
         counts = tf.cast(tokens.row_lengths(), tf.int32)
         check = tf.debugging.Assert(
             tf.reduce_all(counts > 0), ["Expected prompts with words in `prompt`."]
@@ -279,7 +302,7 @@ def _next_word(model, runner, table, top):
         last = tf.gather(logits, tf.maximum(counts - 1, 0), batch_dims=1)
         return answer(last)
 
-    spec = [tf.TensorSpec([None], tf.string, name="prompt")]
+    spec = [_string_spec("prompt")]
     examples = {"prompt": ["the just man", "and socrates said that"]}
     return serve, spec, examples, answer
 
@@ -288,17 +311,28 @@ def _forecasting(model, runner):
     window = model.inputs[0].shape[1]
 
     def serve(window_values):
-        check = tf.debugging.Assert(
-            tf.reduce_all(tf.math.is_finite(window_values)),
-            ["Expected finite values in `window`."],
+        # The length is checked here, not by the signature's shape, so that a
+        # server (which does not check shapes) answers a wrong one clearly too.
+        length = tf.debugging.Assert(
+            tf.equal(tf.shape(window_values)[1], window),
+            [
+                f"Expected windows of {window} values in `window`. Received:",
+                tf.shape(window_values),
+            ],
         )
-        with tf.control_dependencies([check]):
+        with tf.control_dependencies([length]):
+            finite = tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(window_values)),
+                ["Expected finite values in `window`."],
+            )
+        with tf.control_dependencies([finite]):
+            window_values = tf.ensure_shape(window_values, [None, window])
             outputs = runner(window_values[..., None])
         if isinstance(outputs, dict):
             outputs = outputs["forecast"]
         return {"forecast": tf.cast(outputs, tf.float32)}
 
-    spec = [tf.TensorSpec([None, window], tf.float32, name="window")]
+    spec = [tf.TensorSpec([None, None], tf.float32, name="window")]
     normalize = model.get_layer("normalize")
     std = 1.0 / float(np.asarray(normalize.scale))
     mean = -float(np.asarray(normalize.offset)) * std
@@ -384,6 +418,12 @@ def step_plan(model):
     """The layers of a step-able model and its recurrent layers; `StepError` if none."""
     from keras_seqcells.tasks.next_word import Vocabulary
 
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            raise StepError(
+                "Expected forward recurrent layers for the `step` signature; a bidirectional "
+                f"layer needs the whole sequence. Received: layer {layer.name!r}"
+            )
     layers = _chain(model)
     recurrent = [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
     if not recurrent:
@@ -393,11 +433,6 @@ def step_plan(model):
         )
     per_step = True  # whether the tensors still have a time axis
     for layer in layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            raise StepError(
-                "Expected forward recurrent layers for the `step` signature; a bidirectional "
-                f"layer needs the whole sequence. Received: layer {layer.name!r}"
-            )
         if isinstance(layer, keras.layers.RNN):
             if not per_step:
                 raise StepError(
@@ -520,9 +555,10 @@ def build_signatures(model, task, xla=True, top=5):
             functions[name] = (serve, spec)
 
         def prepare(token):
+            token = _batch_of_strings(token, "token")
             return table.lookup(tf.strings.lower(token, encoding="utf-8"))
 
-        step_parts = (tf.TensorSpec([None], tf.string, name="token"), prepare, answer)
+        step_parts = (_string_spec("token"), prepare, answer)
     else:
         build = {
             TEXT_CLASSIFICATION: _text_classification,
@@ -549,6 +585,13 @@ def build_signatures(model, task, xla=True, top=5):
                     lambda x: x,
                     lambda x: {outputs[0]: x},
                 )
+    if task in (TEXT_CLASSIFICATION, TAGGING):
+        try:
+            step_plan(model)
+        except StepError as error:
+            notes.append(f"no step signature: {error}")
+        else:
+            notes.append("no step signature: the text is preprocessed as a whole")
     all_examples = {"serving_default": examples}
     if "serving_xla" in functions:
         all_examples["serving_xla"] = examples
