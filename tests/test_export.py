@@ -378,3 +378,20 @@ def test_exports_are_small_enough_to_load_fast(in_tmp):
     assert saved_model_module.EXAMPLES_FILE.parts[0] == "assets.extra"
     assert (path / saved_model_module.EXAMPLES_FILE).is_file()
     assert sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) < 2_000_000
+
+
+EXAMPLE_EXPORTS = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "forecaster",
+        pytest.param("next_word", marks=pytest.mark.slow),
+        pytest.param("tagger", marks=pytest.mark.slow),
+        pytest.param("text_classifier", marks=pytest.mark.slow),
+    ],
+)
+def test_committed_example_exports_pass_serve_check(name):
+    report = serve_check(EXAMPLE_EXPORTS / name)
+    assert "gRPC PredictRequest: fits the signature, same answers" in report
