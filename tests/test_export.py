@@ -1,5 +1,6 @@
 """Export to TF Serving SavedModels: answers, step signatures, versions, atomicity, checks."""
 
+import functools
 import json
 import os
 import pathlib
@@ -218,6 +219,36 @@ def test_graph_has_no_python_or_gpu_only_ops(in_tmp):
     ops = check_graph(path)
     assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
     assert not [op for op in ops if op.startswith("Cudnn")]
+
+
+def test_a_gpu_only_op_is_found(in_tmp):
+    class WithCudnn(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2, 1, 3], tf.float32)])
+        def run(self, x):
+            zeros = tf.zeros([1, 1, 3])
+            return tf.raw_ops.CudnnRNN(
+                input=x, input_h=zeros, input_c=zeros, params=tf.zeros([100]), rnn_mode="lstm"
+            )[0]
+
+    module = WithCudnn()
+    tf.saved_model.save(module, "cudnn", signatures={"serving_default": module.run})
+    with pytest.raises(ValueError, match=r"ops without a CPU kernel \['CudnnRNN'\]"):
+        check_graph("cudnn")
+
+
+def test_plain_signatures_are_traced_portably(in_tmp, monkeypatch):
+    seen = {}
+    original = ks.layers.SeqCellRNN.call
+
+    @functools.wraps(original)
+    def recording_call(self, *args, **kwargs):
+        seen.setdefault(ks.layers._PORTABLE_GRAPHS.get(), 0)
+        seen[ks.layers._PORTABLE_GRAPHS.get()] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ks.layers.SeqCellRNN, "call", recording_call)
+    export(sequence_model("gru"), "saved_models/m", xla=False)
+    assert set(seen) == {True}
 
 
 def test_a_python_call_in_the_graph_is_refused_and_leaves_nothing(in_tmp):

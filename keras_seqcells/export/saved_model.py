@@ -16,6 +16,7 @@ import keras
 from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_seqcells.export import signatures as sigs
+from keras_seqcells.layers import portable_graphs
 
 #: Operations that call back into Python: a graph holding them cannot be served.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
@@ -191,7 +192,9 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     old = None
     try:
         archive = _build_archive(model, signatures)
-        archive.write_out(os.fspath(temporary), verbose=False)
+        # Saving traces the model's own functions too (to find its resources).
+        with portable_graphs():
+            archive.write_out(os.fspath(temporary), verbose=False)
         check_graph(temporary)
         examples = temporary / EXAMPLES_FILE
         examples.parent.mkdir(parents=True, exist_ok=True)
