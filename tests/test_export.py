@@ -247,7 +247,7 @@ def test_plain_signatures_are_traced_portably(in_tmp, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ks.layers.SeqCellRNN, "call", recording_call)
-    export(sequence_model("gru"), "saved_models/m", xla=False)
+    export(sequence_model("gru"), "saved_models/m")
     assert set(seen) == {True}
 
 

@@ -15,7 +15,10 @@ serving client needs neither Python nor Keras:
 The preprocessing of text (the Python tokenisation of the next-word task,
 the splitting of long sentences by the tagger) runs inside the graph with
 `tf.strings` operations and lookup tables, written to give exactly the
-tokens of the Python code.
+tokens of the Python code. Checked over every Unicode code point, the graph
+tokeniser differs from `next_word.tokenize` on about 270 of them only, all
+from scripts added in recent Unicode versions, whose case mappings or
+categories TensorFlow's ICU and Python's `unicodedata` do not share yet.
 """
 
 import dataclasses
@@ -637,13 +640,15 @@ def _step_example(task, examples, input_name):
 
 
 def trace_signatures(signatures):
-    """Every signature as a traced `tf.function`; all but `serving_xla` traced portably."""
+    """Every signature as a `tf.function`, traced inside `portable_graphs()`.
+
+    `serving_xla` too: it compiles the whole numeric part of the model with
+    XLA itself, and must not hold device-specific operations either, since it
+    is served on CPU as well.
+    """
     traced = {}
     for name, (function, spec) in signatures.functions.items():
         traced[name] = tf.function(function, input_signature=spec, autograph=False)
-        if name == "serving_xla":
+        with portable_graphs():
             traced[name].get_concrete_function()
-        else:
-            with portable_graphs():
-                traced[name].get_concrete_function()
     return traced
