@@ -426,3 +426,45 @@ EXAMPLE_EXPORTS = pathlib.Path(__file__).resolve().parent.parent / "saved_models
 def test_committed_example_exports_pass_serve_check(name):
     report = serve_check(EXAMPLE_EXPORTS / name)
     assert "gRPC PredictRequest: fits the signature, same answers" in report
+
+
+def test_a_model_with_two_named_inputs_and_outputs(in_tmp):
+    left, right = keras.Input((3,), name="left"), keras.Input((2,), name="right")
+    joined = keras.layers.Concatenate()([left, right])
+    model = keras.Model(
+        [left, right],
+        [keras.layers.Dense(1, name="score")(joined), keras.layers.Dense(2, name="other")(joined)],
+    )
+    path = export(model, "saved_models/two", xla=False)
+    report = serve_check("saved_models/two", model=model)
+    assert "REST body {'instances': ...}: fits the signature, same answers" in report
+    signature = CppLoaded(path).signature("serving_default")
+    assert sorted(signature.inputs) == ["left", "right"]
+    assert sorted(signature.outputs) == ["other", "score"]
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_an_export(in_tmp):
+    model = task_model("next-word", "gru", in_tmp)
+    path = export(model, "saved_models/words", xla=False)
+    cli_path = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    done = subprocess.run(
+        [
+            str(cli_path),
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            'prompt=["the just man"]',
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = get_task("next-word").predict(model, ["the just man"])[0][0][0]
+    assert f"b'{expected}'" in done.stdout.split("top_words")[-1]
