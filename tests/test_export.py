@@ -223,7 +223,7 @@ def test_graph_has_no_python_or_gpu_only_ops(in_tmp):
 
 def test_a_gpu_only_op_is_found(in_tmp):
     class WithCudnn(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([2, 1, 3], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([2, 1, 3], tf.float32)], autograph=False)
         def run(self, x):
             zeros = tf.zeros([1, 1, 3])
             return tf.raw_ops.CudnnRNN(
