@@ -10,6 +10,8 @@ Examples:
     keras-seqcells gradients --recurrent-scale 3 --output gradients.png
     keras-seqcells gradients --timesteps 200 --init-steps 1500 --train-steps 0
     keras-seqcells gradients --model runs/text-classification/model.keras --input "a witty film"
+    keras-seqcells export runs/tagging/model.keras saved_models/tagger
+    keras-seqcells serve-check saved_models/tagger --model runs/tagging/model.keras
 """
 
 import argparse
@@ -93,7 +95,34 @@ def _build_parser():
     generate.add_argument("--seed", type=int)
     generate.add_argument("--model", help="default: runs/next-word/model.keras")
     _add_diagnostic_parsers(commands)
+    _add_export_parsers(commands)
     return parser
+
+
+def _add_export_parsers(commands):
+    from keras_seqcells.export.signatures import EXPORT_TASKS
+
+    export = commands.add_parser(
+        "export", help="write a saved model as the next SavedModel version for TF Serving"
+    )
+    export.add_argument("model", help="a saved .keras model")
+    export.add_argument("path", help="the model's export folder, e.g. saved_models/<name>")
+    export.add_argument("--version", type=int, help="default: one above the highest version")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.add_argument(
+        "--task", choices=EXPORT_TASKS, help="whose signatures (default: recognised)"
+    )
+    export.add_argument("--no-xla", action="store_true", help="leave out serving_xla")
+    export.add_argument("--top", type=int, default=5, help="top_words of a next-word model")
+
+    check = commands.add_parser(
+        "serve-check",
+        help="load an export with the C++ loader and check its answers and request formats",
+    )
+    check.add_argument("path", help="the export folder, e.g. saved_models/<name>")
+    check.add_argument("--version", type=int, help="default: the newest version")
+    check.add_argument("--model", help="a .keras model whose answers the export must give")
+    check.add_argument("--no-grpc", action="store_true", help="skip the gRPC request check")
 
 
 def _add_diagnostic_parsers(commands):
@@ -418,7 +447,34 @@ def _generate(args):
     print(f"{args.prompt} {continuation}")
 
 
+def _export(args):
+    from keras_seqcells.export import export
+
+    model = load_model(args.model, argument="MODEL")
+    path = export(
+        model,
+        args.path,
+        version=args.version,
+        task=args.task,
+        overwrite=args.overwrite,
+        xla=not args.no_xla,
+        top=args.top,
+    )
+    print(f"exported: {path}")
+
+
+def _serve_check(args):
+    from keras_seqcells.export import serve_check
+
+    model = load_model(args.model) if args.model else None
+    for line in serve_check(args.path, model=model, version=args.version, grpc=not args.no_grpc):
+        print(line)
+    print("serve-check: OK")
+
+
 COMMANDS = {
+    "export": _export,
+    "serve-check": _serve_check,
     "generate": _generate,
     "train": _train,
     "evaluate": _evaluate,
@@ -432,9 +488,12 @@ def main(argv=None):
     args = _build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         print(f"keras-seqcells {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except AssertionError as error:  # a failed serving check
+        print(f"keras-seqcells {args.command}: FAILED: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,235 @@
+"""Writing SavedModels in the layout TensorFlow Serving watches.
+
+`saved_models/<name>/<version>/` holds one SavedModel per integer version;
+TensorFlow Serving serves the highest version and ignores any directory whose
+name is not an integer, such as the temporary directory an export is written
+into before it is renamed to its version.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import keras
+from tensorflow.core.protobuf import saved_model_pb2
+
+from keras_seqcells.export import signatures as sigs
+from keras_seqcells.layers import portable_graphs
+
+#: Operations that call back into Python: a graph holding them cannot be served.
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+#: Where an export keeps its example requests (TF Serving ignores `assets.extra`
+#: but for its warm-up file).
+EXAMPLES_FILE = pathlib.Path("assets.extra") / "keras_seqcells_examples.json"
+
+
+def check_name(base):
+    """Returns the export folder `base` as a Path, refusing names that are unsafe."""
+    text = os.fspath(base) if isinstance(base, (str, os.PathLike)) else None
+    if not text or not text.strip():
+        raise ValueError(
+            f"Expected `path` to be a folder such as 'saved_models/<name>'. Received: path={base!r}"
+        )
+    path = pathlib.Path(text)
+    if path.is_absolute() or ".." in path.parts or path.name in ("", ".") or path.name.isdigit():
+        raise ValueError(
+            "Expected `path` to be a relative model folder such as 'saved_models/<name>', "
+            "without '..', whose last part is a name (not a version number). "
+            f"Received: path={text!r}"
+        )
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"Expected `path` to be a folder (or not to exist yet). Received: path={text!r} "
+            "(an existing file)"
+        )
+    return path
+
+
+def versions(base):
+    """The integer versions under an export folder, ascending."""
+    base = pathlib.Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def newest_version(base):
+    """`(version, path)` of the highest version under `base`; ValueError if none."""
+    found = versions(base)
+    if not found:
+        raise ValueError(
+            "Expected an export folder holding numbered versions (saved_models/<name>/<N>/). "
+            f"Received: path={os.fspath(base)!r} (no version)"
+        )
+    return found[-1], pathlib.Path(base) / str(found[-1])
+
+
+def _check_version(version):
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
+        raise ValueError(
+            f"Expected `version` to be a positive integer. Received: version={version!r}"
+        )
+    return version
+
+
+def graph_ops(saved_model_dir):
+    """The set of operation types of a SavedModel's graph and its functions."""
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    functions = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            functions.add(function.signature.name)
+            ops.update(node.op for node in function.node_def)
+    return ops - functions
+
+
+def check_graph(saved_model_dir):
+    """Raises ValueError if the graph calls Python or holds an op without a CPU kernel."""
+    from tensorflow.python.framework import kernels
+
+    ops = graph_ops(saved_model_dir)
+    python_ops = sorted(ops & PYTHON_OPS)
+    if python_ops:
+        raise ValueError(
+            "Expected a graph without Python calls, which no server can run. Received: "
+            f"ops {python_ops}"
+        )
+
+    def gpu_only(op):
+        devices = {
+            kernel.device_type for kernel in kernels.get_registered_kernels_for_op(op).kernel
+        }
+        return op.startswith("Cudnn") or (bool(devices) and not devices & {"CPU", "DEFAULT"})
+
+    without_cpu = sorted(op for op in ops if gpu_only(op))
+    if without_cpu:
+        raise ValueError(
+            "Expected a graph of operations that run on CPU. Received: ops without a CPU "
+            f"kernel {without_cpu}"
+        )
+    return ops
+
+
+def _build_archive(model, signatures):
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for trackable in signatures.trackables:
+        archive.track(trackable)
+    for name, function in sigs.trace_signatures(signatures).items():
+        archive.add_endpoint(name, function)
+    return archive
+
+
+def export(model, path, version=None, task=None, overwrite=False, xla=True, top=5):
+    """Exports a model as a versioned SavedModel for TensorFlow Serving.
+
+    The SavedModel is written into a temporary directory beside the versions
+    and renamed to `path/<version>` once complete, so a failed export leaves
+    the earlier versions as they were and nothing half-written behind.
+
+    Signatures (see `keras_seqcells.export.signatures`):
+
+    - `serving_default`: raw inputs to named outputs: `text` to
+      `probabilities` and `label` (text classification); `sentence` to
+      `tokens`, `tags`, `probabilities` and `lengths` (tagging); `prompt` to
+      `probabilities`, `top_words` and `top_probabilities` (next word);
+      `window` (float32, `(batch, window)`) to `forecast` (forecasting); the
+      model's own input and output names for any other model.
+    - `serving_xla`: the same with its numeric part compiled by XLA (needs
+      `--xla_cpu_compilation_enabled=true` in TensorFlow Serving on CPU).
+    - `step` and `initial_state`, where the model runs one step at a time:
+      one time step with the recurrent states (`state_h`, `state_c`) as
+      inputs and outputs; `initial_state(batch_size)` gives the zero states a
+      new stream starts from.
+
+    Args:
+        model: A task model or any Keras model.
+        path: The model's folder, e.g. `"saved_models/tagger"`.
+        version: The version number; by default one above the highest one.
+        task: The task whose signatures to export (`"text-classification"`,
+            `"forecasting"`, `"tagging"`, `"next-word"` or `"generic"`); by
+            default recognised from the model.
+        overwrite: Whether an existing `version` may be replaced.
+        xla: Whether to add the `serving_xla` signature.
+        top: Number of `top_words` of a next-word model.
+
+    Returns:
+        The path of the written version (a `pathlib.Path`).
+
+    Example:
+
+    ```python
+    from keras_seqcells.export import export
+
+    export(model, "saved_models/forecaster")  # saved_models/forecaster/1
+    ```
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected `model` to be a keras.Model. Received: model={model!r}")
+    base = check_name(path)
+    version = _check_version(version)
+    task = sigs.check_task(task, model)
+    if version is None:
+        existing = versions(base)
+        version = (existing[-1] + 1) if existing else 1
+    target = base / str(version)
+    if target.exists() and not overwrite:
+        raise ValueError(
+            f"Expected a new version under {os.fspath(base)!r}. Received: version={version} "
+            "(exists; pass overwrite=True to replace it)"
+        )
+    signatures = sigs.build_signatures(model, task, xla=xla, top=top)
+    base.mkdir(parents=True, exist_ok=True)
+    # Not an integer name, so that TF Serving never picks it up.
+    temporary = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    old = None
+    try:
+        archive = _build_archive(model, signatures)
+        # Saving traces the model's own functions too (to find its resources).
+        with portable_graphs():
+            archive.write_out(os.fspath(temporary), verbose=False)
+        check_graph(temporary)
+        examples = temporary / EXAMPLES_FILE
+        examples.parent.mkdir(parents=True, exist_ok=True)
+        examples.write_text(
+            json.dumps(
+                {
+                    "task": task,
+                    "signatures": signatures.examples,
+                    "step": signatures.step_example,
+                    "notes": signatures.notes,
+                },
+                indent=1,
+            )
+        )
+        if target.exists():
+            old = pathlib.Path(tempfile.mkdtemp(prefix=".replaced-", dir=base))
+            os.rename(target, old / "version")
+        os.rename(temporary, target)
+    except BaseException:
+        if old is not None and not target.exists():
+            os.rename(old / "version", target)
+        raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def read_examples(version_dir):
+    """The example requests an export stored beside its SavedModel."""
+    path = pathlib.Path(version_dir) / EXAMPLES_FILE
+    if not path.is_file():
+        return {"task": None, "signatures": {}, "step": None, "notes": []}
+    return json.loads(path.read_text())
+
+
+__all__ = ["check_graph", "export", "newest_version", "read_examples", "versions"]

@@ -1,0 +1,381 @@
+"""Checks that a server could load an export and answer it correctly.
+
+`serve_check` loads the newest version of an export with TensorFlow's C++
+SavedModel loader (`tf.compat.v1.saved_model.loader.load` in a session of a
+fresh graph, the loader TensorFlow Serving uses), runs the example requests
+stored with the export through every signature, and checks:
+
+- the REST request bodies (`{"instances": ...}`, row format, and
+  `{"inputs": ...}`, columnar format) against the signature, and that their
+  answers are those of the direct requests;
+- a gRPC `PredictRequest` built with `tensorflow-serving-api`
+  (`predict_pb2`, tensors from `tf.make_tensor_proto`), likewise;
+- `serving_xla` against `serving_default`, and the `step` signature fed a
+  sequence one step at a time against `serving_default`;
+- with `model`, every answer against the Keras model's own (the task's
+  Python `predict`).
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_seqcells.export import signatures as sigs
+from keras_seqcells.export.saved_model import newest_version, read_examples
+
+
+class ServeCheckError(AssertionError):
+    """An export fails a serving check."""
+
+
+class CppLoaded:
+    """A SavedModel loaded by the C++ loader into a session of its own graph."""
+
+    def __init__(self, version_dir):
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            self.meta_graph = tf.compat.v1.saved_model.loader.load(
+                self.session, [tf.saved_model.SERVING], os.fspath(version_dir)
+            )
+        self.signatures = dict(self.meta_graph.signature_def)
+
+    def close(self):
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def signature(self, name):
+        if name not in self.signatures:
+            raise ServeCheckError(
+                f"Expected a signature {name!r}. Received: signatures {sorted(self.signatures)}"
+            )
+        return self.signatures[name]
+
+    def run(self, name, feed):
+        """Runs signature `name` on `{input name: array}`; returns `{output name: array}`."""
+        signature = self.signature(name)
+        feed = check_request(signature, feed)
+        fetches = {key: info.name for key, info in signature.outputs.items()}
+        return self.session.run(
+            fetches, {signature.inputs[key].name: value for key, value in feed.items()}
+        )
+
+
+def _numpy_dtype(info):
+    return tf.dtypes.as_dtype(info.dtype).as_numpy_dtype
+
+
+def check_request(signature, feed):
+    """`feed` as arrays of the signature's dtypes; ServeCheckError if it does not fit."""
+    expected, received = sorted(signature.inputs), sorted(feed)
+    if expected != received:
+        raise ServeCheckError(
+            f"Expected the inputs {expected} of the signature. Received: inputs {received}"
+        )
+    arrays = {}
+    for key, value in feed.items():
+        info = signature.inputs[key]
+        dtype = tf.dtypes.as_dtype(info.dtype)
+        array = np.asarray(value)
+        if dtype == tf.string:
+            if array.dtype.kind not in "USO":
+                raise ServeCheckError(
+                    f"Expected strings in input {key!r}. Received: dtype {array.dtype}"
+                )
+            array = array.astype(object)
+        else:
+            if array.dtype.kind not in "biuf":
+                raise ServeCheckError(
+                    f"Expected numbers ({dtype.name}) in input {key!r}. "
+                    f"Received: dtype {array.dtype}"
+                )
+            array = array.astype(_numpy_dtype(info))
+        if not info.tensor_shape.unknown_rank:
+            dims = [dim.size for dim in info.tensor_shape.dim]
+            if len(dims) != array.ndim or any(
+                size not in (-1, got) for size, got in zip(dims, array.shape, strict=True)
+            ):
+                raise ServeCheckError(
+                    f"Expected input {key!r} of shape {dims} (-1: any size). Received: "
+                    f"shape {list(array.shape)}"
+                )
+        arrays[key] = array
+    return arrays
+
+
+# --------------------------------------------------------------------- REST
+def rest_bodies(feed):
+    """The REST bodies of a request: row (`instances`) and columnar (`inputs`) format."""
+    names = sorted(feed)
+    size = len(feed[names[0]])
+    if len(names) == 1:
+        instances = list(feed[names[0]])
+    else:
+        instances = [{name: feed[name][i] for name in names} for i in range(size)]
+    return {"instances": instances}, {"inputs": {name: feed[name] for name in names}}
+
+
+def parse_rest(body, signature):
+    """The tensors TensorFlow Serving reads from a REST body (after checking them)."""
+    body = json.loads(json.dumps(body))
+    names = sorted(signature.inputs)
+    if set(body) == {"instances"}:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ServeCheckError(
+                f"Expected `instances` to be a non-empty list. Received: {instances!r}"
+            )
+        if all(isinstance(row, dict) for row in instances):
+            feed = {name: [row.get(name) for row in instances] for name in names}
+            for row in instances:
+                if sorted(row) != names:
+                    raise ServeCheckError(
+                        f"Expected each instance to hold the inputs {names}. "
+                        f"Received: {sorted(row)}"
+                    )
+        elif len(names) == 1:
+            feed = {names[0]: instances}
+        else:
+            raise ServeCheckError(
+                f"Expected instances as objects with the inputs {names}. "
+                f"Received: {instances[:1]!r}"
+            )
+    elif set(body) == {"inputs"}:
+        inputs = body["inputs"]
+        feed = inputs if isinstance(inputs, dict) else {names[0]: inputs}
+    else:
+        raise ServeCheckError(
+            f'Expected a body with "instances" or "inputs". Received: keys {sorted(body)}'
+        )
+    return check_request(signature, feed)
+
+
+# --------------------------------------------------------------------- gRPC
+def _predict_pb2():
+    try:
+        from tensorflow_serving.apis import predict_pb2
+    except ImportError as error:
+        raise ImportError(
+            "Expected the `tensorflow-serving-api` package for the gRPC check. Install it with "
+            "`pip install tensorflow-serving-api` (or `pip install keras-seqcells[serving]`). "
+            f"Received: {error}"
+        ) from error
+    return predict_pb2
+
+
+def predict_request(model_name, signature_name, feed, signature):
+    """A gRPC `PredictRequest` for `feed`, its tensors typed by the signature."""
+    predict_pb2 = _predict_pb2()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    for key, value in check_request(signature, feed).items():
+        dtype = tf.dtypes.as_dtype(signature.inputs[key].dtype)
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+    return request
+
+
+def parse_request(request, signature):
+    """The tensors a server reads from a `PredictRequest` (after checking them)."""
+    feed = {}
+    for key, proto in request.inputs.items():
+        if key not in signature.inputs:
+            raise ServeCheckError(f"Expected inputs {sorted(signature.inputs)}. Received: {key!r}")
+        if proto.dtype != signature.inputs[key].dtype:
+            expected = tf.dtypes.as_dtype(signature.inputs[key].dtype).name
+            raise ServeCheckError(
+                f"Expected input {key!r} of dtype {expected}. "
+                f"Received: {tf.dtypes.as_dtype(proto.dtype).name}"
+            )
+        feed[key] = tf.make_ndarray(proto)
+    return check_request(signature, feed)
+
+
+# -------------------------------------------------------------- comparisons
+def _decoded(array):
+    array = np.asarray(array, dtype=object)
+    return np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else v, otypes=[object])(array)
+
+
+def _compare(what, got, expected, rtol=1e-5, atol=1e-6):
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        raise ServeCheckError(
+            f"Expected {what} of shape {expected.shape}. Received: shape {got.shape}"
+        )
+    if got.dtype.kind in "OSU" or expected.dtype.kind in "OSU":
+        got, expected = _decoded(got), _decoded(expected)
+        equal = got.size == 0 or bool(np.all(got == expected))
+        if not equal:
+            raise ServeCheckError(f"Expected {what} {expected.tolist()}. Received: {got.tolist()}")
+        return
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        worst = float(np.max(np.abs(got.astype("float64") - expected.astype("float64"))))
+        raise ServeCheckError(
+            f"Expected {what} equal within float32 rounding. Largest difference: {worst:g}"
+        )
+
+
+def _compare_outputs(what, got, expected, names=None):
+    for name in names or sorted(expected):
+        _compare(f"{what} output {name!r}", got[name], expected[name])
+
+
+def keras_answers(model, task, feed, top=5):
+    """What the Keras model (the task's Python code) answers to a request."""
+    if task == sigs.TEXT_CLASSIFICATION:
+        from keras_seqcells.tasks.text_classification import TextClassification
+
+        answers = TextClassification().predict(model, list(feed["text"]))
+        return {
+            "label": np.array([label for label, _ in answers], dtype=object),
+            "probabilities": np.array([p for _, p in answers], dtype="float32"),
+        }
+    if task == sigs.TAGGING:
+        from keras_seqcells.tasks.tagging import Tagging
+
+        return {"tags": Tagging().predict(model, list(feed["sentence"]))}
+    if task == sigs.NEXT_WORD:
+        from keras_seqcells.tasks.next_word import NextWord
+
+        answers = NextWord().predict(model, list(feed["prompt"]), top=top)
+        return {
+            "top_words": np.array([[w for w, _ in row] for row in answers], dtype=object),
+            "top_probabilities": np.array([[p for _, p in row] for row in answers]),
+        }
+    if task == sigs.FORECASTING:
+        from keras_seqcells.tasks.forecasting import forecast
+
+        return {"forecast": forecast(model, np.asarray(feed["window"], "float32")[..., None])}
+    inputs = [np.asarray(feed[t.name]) for t in model.inputs]
+    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    names = sigs._output_names(model)
+    if isinstance(outputs, dict):
+        return {name: outputs[name] for name in names}
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return dict(zip(names, outputs, strict=True))
+
+
+def compare_with_keras(task, got, expected):
+    """Compares a `serving_default` answer with `keras_answers`."""
+    if task == sigs.TEXT_CLASSIFICATION:
+        _compare("label", got["label"], expected["label"])
+        _compare("probability of positive", got["probabilities"][:, 1], expected["probabilities"])
+    elif task == sigs.TAGGING:
+        for row, pairs in enumerate(expected["tags"]):
+            n = int(got["lengths"][row])
+            _compare(f"tokens of sentence {row}", got["tokens"][row, :n], [t for t, _ in pairs])
+            _compare(f"tags of sentence {row}", got["tags"][row, :n], [tag for _, tag in pairs])
+    elif task == sigs.NEXT_WORD:
+        _compare("top_probabilities", got["top_probabilities"], expected["top_probabilities"])
+        words = _decoded(got["top_words"])
+        same = words == expected["top_words"]
+        # Words whose probabilities tie within rounding may come in either order.
+        probabilities = expected["top_probabilities"]
+        tied = np.zeros_like(same)
+        tied[:, 1:] |= np.isclose(probabilities[:, 1:], probabilities[:, :-1], rtol=1e-5)
+        tied[:, :-1] |= np.isclose(probabilities[:, :-1], probabilities[:, 1:], rtol=1e-5)
+        if not np.all(same | tied):
+            raise ServeCheckError(
+                f"Expected top_words {expected['top_words'].tolist()}. Received: {words.tolist()}"
+            )
+    else:
+        _compare_outputs("Keras", got, expected)
+
+
+# -------------------------------------------------------------------- check
+def check_step(loaded, step_example):
+    """Feeds `step` a sequence from the zero state; compares with `serving_default`."""
+    state = loaded.run("initial_state", {"batch_size": np.int32(1)})
+    step_inputs = set(loaded.signature("step").inputs)
+    steps = []
+    for feed in step_example["inputs"]:
+        if set(feed) | set(state) != step_inputs:
+            raise ServeCheckError(
+                f"Expected the step inputs {sorted(step_inputs)}. Received: "
+                f"{sorted(set(feed) | set(state))}"
+            )
+        outputs = loaded.run("step", {**feed, **state})
+        state = {name: outputs[name] for name in state}
+        steps.append(outputs)
+    whole = loaded.run("serving_default", step_example["serving_default"])
+    names = step_example["outputs"] or [name for name in whole if name in steps[-1]]
+    for name in names:
+        if whole[name].ndim == steps[-1][name].ndim + 1:  # an output at every step
+            got = np.stack([outputs[name] for outputs in steps], axis=1)
+        else:
+            got = steps[-1][name]
+        _compare(f"step-by-step output {name!r}", got, whole[name])
+
+
+def serve_check(path, model=None, version=None, model_name=None, grpc=True):
+    """Runs the serving checks of the module docstring on an export.
+
+    Args:
+        path: The export folder (`saved_models/<name>`) or one version folder.
+        model: Optional Keras model whose answers the export must give.
+        version: The version to check (the newest by default).
+        model_name: The model name of the gRPC request (the folder's name).
+        grpc: Whether to check a gRPC `PredictRequest` (needs
+            `tensorflow-serving-api`).
+
+    Returns:
+        A list of lines saying what was checked.
+
+    Raises:
+        ServeCheckError: naming the first check that fails.
+    """
+    path = os.fspath(path)
+    base = os.path.basename(os.path.normpath(path))
+    if base.isdigit() and version is None:
+        version_dir = path
+        model_name = model_name or os.path.basename(os.path.dirname(os.path.normpath(path)))
+    elif version is not None:
+        version_dir = os.path.join(path, str(version))
+        if not os.path.isdir(version_dir):
+            raise ValueError(
+                f"Expected an existing version. Received: version={version} under {path!r}"
+            )
+    else:
+        version, version_dir = newest_version(path)
+    model_name = model_name or base
+    examples = read_examples(version_dir)
+    task = examples["task"]
+    report = [f"{version_dir}: loaded with the C++ loader (task: {task})"]
+    with CppLoaded(version_dir) as loaded:
+        report.append(f"signatures: {', '.join(sorted(loaded.signatures))}")
+        answers = {}
+        for name, feed in examples["signatures"].items():
+            answers[name] = loaded.run(name, feed)
+            report.append(f"{name}: example request answered ({', '.join(sorted(answers[name]))})")
+        default = examples["signatures"].get("serving_default")
+        if default is not None:
+            signature = loaded.signature("serving_default")
+            for body in rest_bodies(default):
+                kind = next(iter(body))
+                got = loaded.run("serving_default", parse_rest(body, signature))
+                _compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
+                report.append(f"REST body {{{kind!r}: ...}}: fits the signature, same answers")
+            if grpc:
+                request = predict_request(model_name, "serving_default", default, signature)
+                got = loaded.run("serving_default", parse_request(request, signature))
+                _compare_outputs("gRPC", got, answers["serving_default"])
+                report.append("gRPC PredictRequest: fits the signature, same answers")
+            if "serving_xla" in answers:
+                _compare_outputs("serving_xla", answers["serving_xla"], answers["serving_default"])
+                report.append("serving_xla: same answers as serving_default")
+            if examples.get("step") and "step" in loaded.signatures:
+                check_step(loaded, examples["step"])
+                report.append("step: a sequence fed step by step gives the serving_default answer")
+            if model is not None:
+                expected = keras_answers(model, task, default)
+                compare_with_keras(task, answers["serving_default"], expected)
+                report.append("serving_default: the Keras model's answers")
+    return report

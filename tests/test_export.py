@@ -1,0 +1,470 @@
+"""Export to TF Serving SavedModels: answers, step signatures, versions, atomicity, checks."""
+
+import functools
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_seqcells as ks
+from keras_seqcells import cli
+from keras_seqcells.export import (
+    StepError,
+    check_graph,
+    export,
+    newest_version,
+    read_examples,
+    serve_check,
+    versions,
+)
+from keras_seqcells.export import saved_model as saved_model_module
+from keras_seqcells.export.serve_check import (
+    CppLoaded,
+    ServeCheckError,
+    check_request,
+    parse_rest,
+    predict_request,
+)
+from keras_seqcells.export.signatures import step_plan, tokenize
+from keras_seqcells.tasks import get_task
+from keras_seqcells.tasks.next_word import tokenize as python_tokenize
+from tests.task_helpers import tiny_settings
+
+CELLS = ("simple_rnn", "lstm", "gru")
+#: Small versions of each task's model (built on a few examples, not trained).
+TASK_OPTIONS = {
+    "text-classification": {"max_tokens": 200},
+    "tagging": {"max_length": 6, "feature_bins": 20, "embedding_dim": 8, "feature_dim": 4},
+    "next-word": {"sequence_length": 8, "embedding_dim": 8},
+    "forecasting": {},
+}
+#: One cell per task in the quick tests (all three cells appear); all pairs are slow tests.
+QUICK = [
+    ("text-classification", "simple_rnn"),
+    ("tagging", "gru"),
+    ("next-word", "lstm"),
+    ("forecasting", "gru"),
+]
+SLOW = [
+    pytest.param(task, cell, marks=pytest.mark.slow)
+    for task in TASK_OPTIONS
+    for cell in CELLS
+    if (task, cell) not in QUICK
+]
+
+
+def task_model(task_name, cell, tmp_path, seed=0):
+    task = get_task(task_name, **TASK_OPTIONS[task_name])
+    data = task.load_data(limit=40)
+    keras.utils.set_random_seed(seed)
+    model = task.build_model(data, tiny_settings(tmp_path, cell=cell, seed=seed))
+    return task.inference_model(model)
+
+
+def _layer(cell, units=4, **kwargs):
+    return ks.layers.layer_for_cell(cell)(units, **kwargs)
+
+
+def sequence_model(cell, return_sequences=True, stacked=False, layer=None):
+    inputs = keras.Input((None, 3), name="features")
+    x = keras.layers.Dense(5, activation="relu", name="project")(inputs)
+    if stacked:
+        x = _layer(cell, return_sequences=True, name="first")(x)
+    x = (layer or _layer(cell, return_sequences=return_sequences, name="rnn"))(x)
+    outputs = keras.layers.Dense(2, name="scores")(x)
+    return keras.Model(inputs, outputs)
+
+
+def dense_model():
+    """The cheapest model to export (no recurrent layer, so no step signature)."""
+    inputs = keras.Input((3,), name="x")
+    return keras.Model(inputs, keras.layers.Dense(2, name="y")(inputs))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Runs the test in `tmp_path` (exports take relative folders)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# ------------------------------------------------------------ task answers
+@pytest.mark.parametrize(("task_name", "cell"), QUICK + SLOW)
+def test_task_export_answers_like_the_keras_model(task_name, cell, in_tmp):
+    model = task_model(task_name, cell, in_tmp)
+    path = export(model, f"saved_models/{task_name}", xla=task_name == "forecasting")
+    assert path == pathlib.Path(f"saved_models/{task_name}/1")
+    # C++ loader; the example requests, REST bodies and gRPC request; step vs whole
+    # sequence where the model has a step; and the Keras model's own answers.
+    report = serve_check(f"saved_models/{task_name}", model=model)
+    assert report[-1] == "serving_default: the Keras model's answers"
+    step = task_name in ("next-word", "forecasting")
+    assert any(line.startswith("step:") for line in report) == step
+    assert ("step" in CppLoaded(path).signatures) == step
+    if task_name == "text-classification":
+        notes = read_examples(path)["notes"]
+        assert any("bidirectional layer needs the whole sequence" in note for note in notes)
+
+
+def test_next_word_tokenizer_in_the_graph_matches_python():
+    texts = [
+        "The just man -- is he not happy?",
+        "Don't  you see, Socrates; (said he) that_it's 3.50 or 12,000?",
+        "Ünïcödé\u00a0words\u2003and\ttabs\nnew lines",
+        "",
+        "   ",
+        "it's' ''quoted'' --- dashes - and __under__ scores",
+    ]
+    got = [[t.decode() for t in row] for row in tokenize(tf.constant(texts)).to_list()]
+    assert got == [python_tokenize(text) for text in texts]
+
+
+# -------------------------------------------------------------------- step
+def _step_through(loaded, sequences, input_name="features"):
+    state = loaded.signatures["initial_state"](batch_size=tf.constant(len(sequences)))
+    outputs = []
+    for t in range(sequences.shape[1]):
+        result = loaded.signatures["step"](**{input_name: sequences[:, t]}, **state)
+        state = {name: result[name] for name in state}
+        outputs.append(result)
+    return outputs, state
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_step_over_a_sequence_equals_the_whole_sequence(cell, in_tmp):
+    model = sequence_model(cell, stacked=cell == "lstm")
+    export(model, "saved_models/seq", xla=False)
+    loaded = tf.saved_model.load("saved_models/seq/1")
+    sequences = np.random.default_rng(1).normal(size=(2, 7, 3)).astype("float32")
+    whole = loaded.signatures["serving_default"](features=sequences)["scores"].numpy()
+    np.testing.assert_allclose(whole, model.predict(sequences, verbose=0), rtol=1e-5, atol=1e-6)
+    steps, state = _step_through(loaded, sequences)
+    stepped = np.stack([step["scores"].numpy() for step in steps], axis=1)
+    np.testing.assert_allclose(stepped, whole, rtol=1e-5, atol=1e-6)
+    expected_states = {"lstm": ["first_state_c", "first_state_h", "rnn_state_c", "rnn_state_h"]}
+    assert sorted(state) == expected_states.get(cell, ["state_h"])
+    assert all(s.dtype == tf.float32 for s in state.values())
+
+
+def test_step_of_a_many_to_one_model_ends_on_its_answer(in_tmp):
+    model = sequence_model("simple_rnn", return_sequences=False)
+    export(model, "saved_models/last", xla=False)
+    loaded = tf.saved_model.load("saved_models/last/1")
+    sequences = np.random.default_rng(2).normal(size=(3, 5, 3)).astype("float32")
+    steps, _ = _step_through(loaded, sequences)
+    np.testing.assert_allclose(
+        steps[-1]["scores"].numpy(), model.predict(sequences, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_keras_lstm_model_exports_with_step_and_xla(in_tmp):
+    model = sequence_model("lstm", layer=keras.layers.LSTM(4, return_sequences=True, name="rnn"))
+    path = export(model, "saved_models/keras_lstm")
+    report = serve_check("saved_models/keras_lstm", model=model)
+    assert "serving_xla: same answers as serving_default" in report
+    assert "step: a sequence fed step by step gives the serving_default answer" in report
+    assert "Cudnn" not in " ".join(check_graph(path))
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (keras.layers.Bidirectional(ks.GRU(4, return_sequences=True)), "bidirectional"),
+        (ks.GRU(4, return_sequences=True, go_backwards=True), "go_backwards=True"),
+    ],
+)
+def test_step_is_refused_where_it_cannot_run(layer, message, in_tmp):
+    model = sequence_model("gru", layer=layer)
+    with pytest.raises(StepError, match=message):
+        step_plan(model)
+    path = export(model, "saved_models/refused", xla=False)
+    assert "step" not in tf.saved_model.load(path).signatures
+    assert any(message in note for note in read_examples(path)["notes"])
+
+
+# ------------------------------------------------------------ portability
+def test_fresh_process_loads_without_the_package(in_tmp):
+    model = task_model("next-word", "gru", in_tmp)
+    path = export(model, "saved_models/words", xla=False)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        loaded = tf.saved_model.load({str(path)!r})
+        result = loaded.signatures["serving_default"](prompt=tf.constant(["the just man"]))
+        assert "keras_seqcells" not in sys.modules
+        print(json.dumps([w.decode() for w in result["top_words"].numpy()[0]]))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=in_tmp
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    words = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = get_task("next-word").predict(model, ["the just man"])[0]
+    assert words == [word for word, _ in expected]
+
+
+def test_graph_has_no_python_or_gpu_only_ops(in_tmp):
+    model = task_model("forecasting", "lstm", in_tmp)
+    path = export(model, "saved_models/forecaster")
+    ops = check_graph(path)
+    assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+    assert not [op for op in ops if op.startswith("Cudnn")]
+
+
+def test_a_gpu_only_op_is_found(in_tmp):
+    class WithCudnn(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2, 1, 3], tf.float32)], autograph=False)
+        def run(self, x):
+            zeros = tf.zeros([1, 1, 3])
+            return tf.raw_ops.CudnnRNN(
+                input=x, input_h=zeros, input_c=zeros, params=tf.zeros([100]), rnn_mode="lstm"
+            )[0]
+
+    module = WithCudnn()
+    tf.saved_model.save(module, "cudnn", signatures={"serving_default": module.run})
+    with pytest.raises(ValueError, match=r"ops without a CPU kernel \['CudnnRNN'\]"):
+        check_graph("cudnn")
+
+
+def test_plain_signatures_are_traced_portably(in_tmp, monkeypatch):
+    seen = {}
+    original = ks.layers.SeqCellRNN.call
+
+    @functools.wraps(original)
+    def recording_call(self, *args, **kwargs):
+        seen.setdefault(ks.layers._PORTABLE_GRAPHS.get(), 0)
+        seen[ks.layers._PORTABLE_GRAPHS.get()] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ks.layers.SeqCellRNN, "call", recording_call)
+    export(sequence_model("gru"), "saved_models/m")
+    assert set(seen) == {True}
+
+
+def test_a_python_call_in_the_graph_is_refused_and_leaves_nothing(in_tmp):
+    inputs = keras.Input((3,), name="x")
+    outputs = keras.layers.Lambda(
+        lambda x: tf.py_function(lambda v: v * 2, [x], tf.float32), output_shape=(3,)
+    )(inputs)
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match="without Python calls"):
+        export(model, "saved_models/python", xla=False)
+    assert os.listdir("saved_models/python") == []
+
+
+# ---------------------------------------------------------------- versions
+def test_versions_number_up_and_existing_ones_are_kept(in_tmp):
+    model = dense_model()
+    assert export(model, "saved_models/m", xla=False).name == "1"
+    assert export(model, "saved_models/m", version=7, xla=False).name == "7"
+    assert export(model, "saved_models/m", xla=False).name == "8"
+    assert versions("saved_models/m") == [1, 7, 8]
+    assert newest_version("saved_models/m")[0] == 8
+    with pytest.raises(ValueError, match=r"Expected a new version .*version=7 \(exists"):
+        export(model, "saved_models/m", version=7, xla=False)
+    marker = pathlib.Path("saved_models/m/7/marker")
+    marker.write_text("old")
+    assert export(model, "saved_models/m", version=7, overwrite=True, xla=False).name == "7"
+    assert not marker.exists()
+    assert sorted(os.listdir("saved_models/m")) == ["1", "7", "8"]
+
+
+@pytest.mark.parametrize(
+    "path", ["../escape", "saved_models/../../x", "/tmp/absolute", "", "  ", "saved_models/3"]
+)
+def test_unsafe_export_paths_are_refused(path, in_tmp):
+    with pytest.raises(ValueError, match=r"Expected `path` to be a .*Received: path="):
+        export(dense_model(), path, xla=False)
+
+
+def test_a_file_in_place_of_the_folder_is_refused(in_tmp):
+    pathlib.Path("saved_models").mkdir()
+    pathlib.Path("saved_models/taken").write_text("")
+    with pytest.raises(ValueError, match=r"Received: path='saved_models/taken' \(an existing file"):
+        export(dense_model(), "saved_models/taken", xla=False)
+    with pytest.raises(ValueError, match="positive integer"):
+        export(dense_model(), "saved_models/m", version=0)
+    with pytest.raises(ValueError, match="Expected `task` to be one of"):
+        export(dense_model(), "saved_models/m", task="poetry")
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_interrupted_export_leaves_the_versions_intact(overwrite, in_tmp, monkeypatch):
+    model = dense_model()
+    export(model, "saved_models/m", xla=False)
+    before = sorted(p.relative_to("saved_models") for p in pathlib.Path("saved_models").rglob("*"))
+    original = tf.saved_model.save
+
+    def failing_save(obj, export_dir, *args, **kwargs):
+        original(obj, export_dir, *args, **kwargs)  # half the job done, then a failure
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", failing_save)
+    version = 1 if overwrite else None
+    with pytest.raises(RuntimeError, match="disk full"):
+        export(model, "saved_models/m", version=version, overwrite=overwrite, xla=False)
+    after = sorted(p.relative_to("saved_models") for p in pathlib.Path("saved_models").rglob("*"))
+    assert after == before
+    assert os.listdir("saved_models/m") == ["1"]
+    monkeypatch.setattr(tf.saved_model, "save", original)
+    assert serve_check("saved_models/m", model=model)
+
+
+# -------------------------------------------------------------- bad inputs
+def test_bad_inputs_to_signatures_fail_clearly(in_tmp):
+    model = task_model("text-classification", "gru", in_tmp)
+    export(model, "saved_models/classifier", xla=False)
+    serve = tf.saved_model.load("saved_models/classifier/1").signatures["serving_default"]
+    with pytest.raises((TypeError, tf.errors.InvalidArgumentError), match="string"):
+        serve(text=tf.constant([1.0, 2.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor text \[1,2\]"):
+        serve(text=tf.constant([["a", "b"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Expected non-empty texts"):
+        serve(text=tf.constant(["a fine film", "  "]))
+    with CppLoaded("saved_models/classifier/1") as loaded:
+        with pytest.raises(ServeCheckError, match="Expected strings in input 'text'"):
+            loaded.run("serving_default", {"text": [1.0]})
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[1,1\] is not compatible"):
+            loaded.run("serving_default", {"text": [["a"]]})
+        with pytest.raises(ServeCheckError, match=r"Expected the inputs \['text'\]"):
+            loaded.run("serving_default", {"sentence": ["a"]})
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Expected non-empty texts"):
+            loaded.run("serving_default", {"text": [""]})
+        signature = loaded.signature("serving_default")
+        with pytest.raises(ServeCheckError, match='Expected a body with "instances" or "inputs"'):
+            parse_rest({"examples": ["a"]}, signature)
+        request = predict_request("classifier", "serving_default", {"text": ["a"]}, signature)
+        assert request.inputs["text"].dtype == tf.string.as_datatype_enum
+
+
+def test_bad_windows_and_prompts_fail_clearly(in_tmp):
+    forecaster = task_model("forecasting", "gru", in_tmp)
+    export(forecaster, "saved_models/forecaster", xla=False)
+    serve = tf.saved_model.load("saved_models/forecaster/1").signatures["serving_default"]
+    window = forecaster.inputs[0].shape[1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"Expected windows of {window}"):
+        serve(window=tf.zeros((1, window + 1)))
+    with pytest.raises((TypeError, tf.errors.InvalidArgumentError), match="float"):
+        serve(window=tf.constant([["1"] * window]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Expected finite values"):
+        serve(window=tf.fill((1, window), np.nan))
+    words = task_model("next-word", "simple_rnn", in_tmp)
+    export(words, "saved_models/words", xla=False)
+    serve = tf.saved_model.load("saved_models/words/1").signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Expected prompts with words"):
+        serve(prompt=tf.constant(["the just man", " _ "]))
+    signature = CppLoaded("saved_models/words/1").signature("serving_default")
+    with pytest.raises(ServeCheckError, match="Expected numbers"):
+        check_request(
+            CppLoaded("saved_models/forecaster/1").signature("serving_default"), {"window": [["a"]]}
+        )
+    assert check_request(signature, {"prompt": ["a"]})["prompt"].dtype == object
+
+
+# --------------------------------------------------------------------- CLI
+def test_cli_export_and_serve_check(in_tmp, capsys):
+    model = task_model("forecasting", "simple_rnn", in_tmp)
+    model.save("model.keras")
+    assert cli.main(["export", "model.keras", "saved_models/forecaster", "--no-xla"]) == 0
+    assert "exported: saved_models/forecaster/1" in capsys.readouterr().out
+    assert cli.main(["serve-check", "saved_models/forecaster", "--model", "model.keras"]) == 0
+    out = capsys.readouterr().out
+    assert "gRPC PredictRequest: fits the signature, same answers" in out
+    assert out.strip().endswith("serve-check: OK")
+    assert cli.main(["export", "model.keras", "saved_models/forecaster", "--version", "1"]) == 2
+    assert "Expected a new version" in capsys.readouterr().err
+    assert cli.main(["serve-check", "saved_models/none"]) == 2
+    assert "no version" in capsys.readouterr().err
+
+
+def test_serve_check_reports_a_wrong_model(in_tmp):
+    model = sequence_model("gru")
+    export(model, "saved_models/m", xla=False)
+    other = sequence_model("gru")
+    with pytest.raises(ServeCheckError, match="within float32 rounding"):
+        serve_check("saved_models/m", model=other)
+
+
+def test_missing_serving_api_gives_a_clear_error(in_tmp, monkeypatch):
+    export(sequence_model("gru"), "saved_models/m", xla=False)
+    monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
+    monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
+    with pytest.raises(ImportError, match="pip install tensorflow-serving-api"):
+        serve_check("saved_models/m")
+    assert serve_check("saved_models/m", grpc=False)
+
+
+def test_exports_are_small_enough_to_load_fast(in_tmp):
+    path = export(sequence_model("lstm"), "saved_models/m", xla=False)
+    assert saved_model_module.EXAMPLES_FILE.parts[0] == "assets.extra"
+    assert (path / saved_model_module.EXAMPLES_FILE).is_file()
+    assert sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) < 2_000_000
+
+
+EXAMPLE_EXPORTS = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "forecaster",
+        pytest.param("next_word", marks=pytest.mark.slow),
+        pytest.param("tagger", marks=pytest.mark.slow),
+        pytest.param("text_classifier", marks=pytest.mark.slow),
+    ],
+)
+def test_committed_example_exports_pass_serve_check(name):
+    report = serve_check(EXAMPLE_EXPORTS / name)
+    assert "gRPC PredictRequest: fits the signature, same answers" in report
+
+
+def test_a_model_with_two_named_inputs_and_outputs(in_tmp):
+    left, right = keras.Input((3,), name="left"), keras.Input((2,), name="right")
+    joined = keras.layers.Concatenate()([left, right])
+    model = keras.Model(
+        [left, right],
+        [keras.layers.Dense(1, name="score")(joined), keras.layers.Dense(2, name="other")(joined)],
+    )
+    path = export(model, "saved_models/two", xla=False)
+    report = serve_check("saved_models/two", model=model)
+    assert "REST body {'instances': ...}: fits the signature, same answers" in report
+    signature = CppLoaded(path).signature("serving_default")
+    assert sorted(signature.inputs) == ["left", "right"]
+    assert sorted(signature.outputs) == ["other", "score"]
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_an_export(in_tmp):
+    model = task_model("next-word", "gru", in_tmp)
+    path = export(model, "saved_models/words", xla=False)
+    cli_path = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    done = subprocess.run(
+        [
+            str(cli_path),
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            'prompt=["the just man"]',
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = get_task("next-word").predict(model, ["the just man"])[0][0][0]
+    assert f"b'{expected}'" in done.stdout.split("top_words")[-1]
