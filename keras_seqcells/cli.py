@@ -485,13 +485,15 @@ COMMANDS = {
 
 
 def main(argv=None):
+    from keras_seqcells.export import ServeCheckError
+
     args = _build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         print(f"keras-seqcells {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except AssertionError as error:  # a failed serving check
+    except ServeCheckError as error:
         print(f"keras-seqcells {args.command}: FAILED: {error}", file=sys.stderr)
         return 1
     return 0

@@ -26,7 +26,7 @@ from keras_seqcells.export import signatures as sigs
 from keras_seqcells.export.saved_model import newest_version, read_examples
 
 
-class ServeCheckError(AssertionError):
+class ServeCheckError(Exception):
     """An export fails a serving check."""
 
 
