@@ -74,6 +74,12 @@ def _build_parser():
     train.add_argument("--limit", type=int, help="use only the first N examples per split")
     train.add_argument("--output-dir", help="default: runs/<task>")
     train.add_argument("--quiet", action="store_true", help="a line per epoch, no progress bar")
+    train.add_argument(
+        "--distribute",
+        action="store_true",
+        help="train data-parallel: MirroredStrategy over this machine's devices, or "
+        "MultiWorkerMirroredStrategy when TF_CONFIG is set (see RELIABILITY.md)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="held-out metrics of a saved model")
     evaluate.add_argument("task", choices=tasks)
@@ -241,13 +247,27 @@ def _train(args):
     )
     if args.no_clip:
         settings = dataclasses.replace(settings, clipnorm=None)
-    result = task.train(settings, source=args.source, limit=args.limit)
+    result = task.train(
+        settings, source=args.source, limit=args.limit, strategy=_strategy(args.distribute)
+    )
     _print_results(task, result.metrics, result.baselines)
     output_dir = pathlib.Path(settings.output_dir)
     print(f"trained {len(result.history['loss'])} epoch(s) in {result.seconds:.1f}s")
     print(f"model: {result.model_path}")
     print(f"learning curve: {output_dir / 'learning_curve.png'}")
     print(f"TensorBoard logs: {output_dir / 'logs'}")
+
+
+def _strategy(distribute):
+    if not distribute:
+        return None
+    import os
+
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.MirroredStrategy()
 
 
 def _evaluate(args):
