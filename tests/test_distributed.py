@@ -45,3 +45,15 @@ def test_mirrored_training_on_two_devices_matches_one_device(tmp_path):
         np.testing.assert_allclose(mirrored_w, single_w, atol=0.05)
     for name in ("mae", "rmse"):
         np.testing.assert_allclose(mirrored_metrics[name], single_metrics[name], rtol=0.03)
+
+
+def test_cli_trains_with_distribute(tmp_path, capsys):
+    from keras_seqcells import cli
+
+    argv = ["train", "forecasting", "--source", "airline-passengers", "--distribute"]
+    argv += ["--units", "4", "--epochs", "1", "--limit", "32", "--quiet"]
+    argv += ["--output-dir", str(tmp_path), "--task-option", "window=8"]
+    argv += ["--task-option", "horizon=3", "--task-option", "min_epoch_windows=1"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert "held-out mae" in capsys.readouterr().out
+    cli.load_model(tmp_path / "model.keras")

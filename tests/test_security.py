@@ -44,6 +44,9 @@ def _classes(config):
             yield from _classes(value)
 
 
+# Slow (a training run per task): each task's own tests also reload its saved
+# model with safe_mode=True in the default suite.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY_TASKS))
 def test_every_task_model_loads_in_safe_mode(name, tmp_path):
     task, options = TINY_TASKS[name]
