@@ -19,6 +19,7 @@ import dataclasses
 import json
 import pathlib
 import sys
+import zipfile
 
 import keras
 
@@ -32,8 +33,15 @@ def _default_model(task):
     return DEFAULT_RUNS / task / "model.keras"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-seqcells",
         description="Train, evaluate and use recurrent models built from exact SimpleRNN, "
         "LSTM and GRU cells.",
@@ -70,6 +78,12 @@ def _build_parser():
     train.add_argument("--limit", type=int, help="use only the first N examples per split")
     train.add_argument("--output-dir", help="default: runs/<task>")
     train.add_argument("--quiet", action="store_true", help="a line per epoch, no progress bar")
+    train.add_argument(
+        "--distribute",
+        action="store_true",
+        help="train data-parallel: MirroredStrategy over this machine's devices, or "
+        "MultiWorkerMirroredStrategy when TF_CONFIG is set (see RELIABILITY.md)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="held-out metrics of a saved model")
     evaluate.add_argument("task", choices=tasks)
@@ -224,14 +238,47 @@ def _print_results(task, metrics, baselines):
 
 
 def load_model(path, argument="--model"):
-    """Loads a `.keras` model in safe mode, with a clear error if it is missing."""
+    """Loads a `.keras` model in safe mode, with a clear error if it is missing or unusable.
+
+    A truncated or corrupt file, a file that is not a Keras archive and a
+    Keras archive of classes other than Keras's and keras_seqcells' (another
+    library's, or custom code) are refused with a `ValueError` before or
+    instead of loading; lambdas and pickled code are never deserialised.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"Expected `{argument}` to be a saved .keras file. Received: {argument}={path} "
             "(not found; train one first with `keras-seqcells train`)"
         )
-    return keras.saving.load_model(path, safe_mode=True)
+    expected = (
+        f"Expected `{argument}` to be a .keras model saved by Keras. Received: {argument}={path}"
+    )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            corrupt = archive.testzip()
+            names = set(archive.namelist())
+            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+            config = json.loads(archive.read("config.json")) if "config.json" in names else {}
+        metadata = metadata if isinstance(metadata, dict) else {}
+        config = config if isinstance(config, dict) else {}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ValueError(f"{expected} (not a readable zip archive: {error})") from None
+    if corrupt is not None:
+        raise ValueError(f"{expected} (corrupt member {corrupt!r})")
+    if "config.json" not in names or "keras_version" not in metadata:
+        raise ValueError(f"{expected} (no Keras config.json and metadata.json)")
+    module = str(config.get("module"))
+    if module.partition(".")[0] not in ("keras", "keras_seqcells"):
+        raise ValueError(
+            f"{expected} (its model class {config.get('class_name')!r} comes from module "
+            f"{config.get('module')!r}, not from Keras or keras_seqcells)"
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a foreign or damaged archive
+        message = str(error).splitlines()[0] if str(error) else ""
+        raise ValueError(f"{expected} ({type(error).__name__}: {message[:300]})") from None
 
 
 def _train(args):
@@ -251,13 +298,27 @@ def _train(args):
     )
     if args.no_clip:
         settings = dataclasses.replace(settings, clipnorm=None)
-    result = task.train(settings, source=args.source, limit=args.limit)
+    result = task.train(
+        settings, source=args.source, limit=args.limit, strategy=_strategy(args.distribute)
+    )
     _print_results(task, result.metrics, result.baselines)
     output_dir = pathlib.Path(settings.output_dir)
     print(f"trained {len(result.history['loss'])} epoch(s) in {result.seconds:.1f}s")
     print(f"model: {result.model_path}")
     print(f"learning curve: {output_dir / 'learning_curve.png'}")
     print(f"TensorBoard logs: {output_dir / 'logs'}")
+
+
+def _strategy(distribute):
+    if not distribute:
+        return None
+    import os
+
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.MirroredStrategy()
 
 
 def _evaluate(args):
@@ -490,7 +551,7 @@ def main(argv=None):
     args = _build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"keras-seqcells {args.command}: error: {error}", file=sys.stderr)
         return 2
     except ServeCheckError as error:

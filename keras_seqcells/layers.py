@@ -87,6 +87,11 @@ class SeqCellRNN(keras.layers.RNN):
                 f"Expected `sequences` of rank 3 (batch, timesteps, features) for "
                 f"{type(self).__name__}. Received: sequences.shape={tuple(shape)}"
             )
+        if shape[1] == 0:
+            raise ValueError(
+                f"Expected `sequences` with at least one timestep for {type(self).__name__}. "
+                f"Received: sequences.shape={tuple(shape)}"
+            )
 
     def _check_state_batch(self, sequences, states):
         batch = sequences.shape[0]

@@ -63,7 +63,8 @@ def test_interrupted_training_resumes_from_backup(tmp_path):
     assert (tmp_path / "backup").exists()
     assert not (tmp_path / "model.keras").exists()
     result = task.train(settings, limit=64)
-    assert len(result.history["loss"]) == 2  # epochs 2 and 3 only
+    # The history holds epoch 1 (from the backup), then epochs 2 and 3 (trained now).
+    assert len(result.history["loss"]) == 3
     assert not (tmp_path / "backup").exists()
 
 

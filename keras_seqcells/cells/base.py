@@ -43,6 +43,17 @@ def check_rate(name, value):
     return float(value)
 
 
+def get_activation(name, value):
+    """`keras.activations.get(value)`, with an error naming the argument if unknown."""
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Expected `{name}` to be a Keras activation (a name such as 'tanh' or "
+            f"'sigmoid', or a callable). Received: {name}={value!r}"
+        ) from error
+
+
 def check_chrono_init(chrono_init, use_bias):
     """Returns `chrono_init` if it is None or a number above 2, else raises."""
     if chrono_init is None:
@@ -146,7 +157,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         kwargs.pop("autocast", None)
         super().__init__(autocast=False, **kwargs)
         self.units = check_positive_int("units", units)
-        self.activation = keras.activations.get(activation)
+        self.activation = get_activation("activation", activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)

@@ -3,7 +3,12 @@
 import keras
 from keras import ops
 
-from keras_seqcells.cells.base import RecurrentCell, check_chrono_init, chrono_biases
+from keras_seqcells.cells.base import (
+    RecurrentCell,
+    check_chrono_init,
+    chrono_biases,
+    get_activation,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -131,7 +136,7 @@ class GRUCell(RecurrentCell):
             seed=seed,
             **kwargs,
         )
-        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
         self.reset_after = bool(reset_after)
         self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
 

@@ -1,5 +1,7 @@
 """Learning tasks on real data, one module per task, with shared training."""
 
+import inspect
+
 from keras_seqcells.layers import CELL_LAYERS
 from keras_seqcells.tasks.base import Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
@@ -15,7 +17,19 @@ def get_task(name, **options):
     """Returns the task called `name` (e.g. `"text-classification"`)."""
     if name not in TASKS:
         raise ValueError(f"Expected `task` to be one of {sorted(TASKS)}. Received: task={name!r}")
-    return TASKS[name](**options)
+    task_class = TASKS[name]
+    accepted = sorted(
+        parameter
+        for parameter in inspect.signature(task_class).parameters
+        if parameter not in ("self", "kwargs")
+    )
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Expected options of the {name} task among {accepted}. "
+            f"Received unknown option(s): {', '.join(f'{key}={options[key]!r}' for key in unknown)}"
+        )
+    return task_class(**options)
 
 
 __all__ = [

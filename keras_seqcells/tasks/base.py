@@ -10,6 +10,7 @@ beside the baselines and an atomically written `.keras` model.
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -17,8 +18,10 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 
 from keras_seqcells.layers import layer_for_cell
+from keras_seqcells.tasks.data import DataError
 
 
 def recurrent_layer(cell, units, **kwargs):
@@ -141,7 +144,7 @@ class Task:
         """
         raise NotImplementedError
 
-    def train(self, settings, source=None, limit=None, callbacks=()):
+    def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):
         """Trains, evaluates and saves a model; see the module docstring.
 
         Args:
@@ -150,6 +153,11 @@ class Task:
                 default.
             limit: optional number of examples to keep per split.
             callbacks: extra Keras callbacks for `fit`.
+            strategy: optional `tf.distribute.Strategy` (such as
+                `MirroredStrategy` over local devices, or
+                `MultiWorkerMirroredStrategy` with `TF_CONFIG`) whose scope
+                the model and its optimizer are built in; `settings.batch_size`
+                is the global batch, split among the replicas.
 
         Returns:
             A `TrainResult`. Running the same call again after an
@@ -157,15 +165,28 @@ class Task:
         """
         keras.utils.set_random_seed(settings.seed)
         data = self.load_data(source, seed=settings.seed, limit=limit)
-        model = self.build_model(data, settings)
-        self.compile(model, settings)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = self.build_model(data, settings)
+            self.compile(model, settings)
         output_dir = pathlib.Path(settings.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         train_ds, validation_ds = self.datasets(data, settings.batch_size)
+        early_stopping = keras.callbacks.EarlyStopping(
+            patience=settings.patience, restore_best_weights=True
+        )
+        backup = ResumableTraining(output_dir / "backup", early_stopping)
+        # One iterator over the repeated training data for the whole run, so
+        # that each epoch's shuffled order depends only on the seed and the
+        # epoch: a resumed run skips the finished epochs' batches and sees
+        # the orders of an uninterrupted run (fit would otherwise make new
+        # iterators, and draw new orders, a number of times per epoch that
+        # depends on Keras's internals).
+        steps = batches_per_epoch(train_ds)
+        train_ds = train_ds.repeat().skip(backup.saved_epoch() * steps)
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(output_dir / "backup")),
             keras.callbacks.TensorBoard(str(output_dir / "logs")),
-            keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True),
+            early_stopping,
+            backup,  # after EarlyStopping: it restores and saves its state
             keras.callbacks.TerminateOnNaN(),
             *callbacks,
         ]
@@ -173,11 +194,13 @@ class Task:
         history = model.fit(
             train_ds,
             validation_data=validation_ds,
+            steps_per_epoch=steps,
             epochs=settings.epochs,
             callbacks=callbacks,
             shuffle=False,  # the training dataset shuffles itself, seeded
             verbose=settings.verbose,
         )
+        history.history = backup.full_history(history.history)
         seconds = time.perf_counter() - start
         model = self.inference_model(model)
         metrics = self.evaluate(model, data)
@@ -199,21 +222,206 @@ class Task:
         return TrainResult(model, metrics, baselines, history.history, seconds, model_path)
 
 
+def batches_per_epoch(dataset):
+    """The number of batches of a finite `tf.data.Dataset`."""
+    count = int(dataset.cardinality())
+    if count < 0:  # unknown: counted (an infinite dataset never reaches here)
+        count = int(dataset.reduce(np.int64(0), lambda total, _: total + 1))
+    if count == 0:
+        raise DataError("Expected training data. Received: an empty training dataset")
+    return count
+
+
+class CheckpointError(DataError):
+    """A training backup is incomplete, corrupt or from another run."""
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _random_states(model):
+    """The model's variables that its weights files leave out: the states of
+    its random generators (dropout's, for one), which a resumed run needs."""
+    saved = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in saved]
+
+
+class ResumableTraining(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` with atomic, verified and complete backups.
+
+    At the end of every epoch it writes the model's and the optimizer's
+    variables to a new file, then `state.json` (written atomically) naming
+    that file with its SHA-256, the epoch, the history so far, the states of
+    the model's random generators (which weights files leave out) and the
+    `EarlyStopping` callback's state (its best value and weights, and its
+    patience count), so that a resumed run ends where an uninterrupted one
+    would. A run killed at any moment leaves the previous complete backup. A
+    backup whose files are missing, truncated or altered is refused with a
+    `CheckpointError` that says which file and how to start afresh; it is
+    never loaded. The backup folder is deleted when training ends.
+
+    Args:
+        backup_dir: The backup folder.
+        early_stopping: The run's `keras.callbacks.EarlyStopping`, if any;
+            it must come before this callback in the callback list.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, backup_dir, early_stopping=None):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
+        self.folder = pathlib.Path(backup_dir)
+        self.state_path = self.folder / "state.json"
+        self.early_stopping = early_stopping
+        self._saved_history = {}  # of the epochs before a resume
+        self._history = {}  # of all epochs, as saved
+
+    def _corrupt(self, reason):
+        return CheckpointError(
+            f"Expected the training backup in {self.folder} to be complete and intact. "
+            f"Received: {reason}. Delete {self.folder} to train from the start."
+        )
+
+    def read_state(self):
+        """The verified backup state (a dict), or None when there is no backup."""
+        if not self.state_path.exists():
+            if self.folder.is_dir() and any(self.folder.glob("*.weights.h5")):
+                raise self._corrupt("weights without state.json (an older or foreign backup)")
+            return None
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            epoch, files = state["epoch"], state["files"]
+            if state.get("format") != self.FORMAT or not isinstance(epoch, int) or epoch < 0:
+                raise ValueError(f"format {state.get('format')!r}, epoch {epoch!r}")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise self._corrupt(f"unreadable state.json ({error})") from None
+        for role, entry in files.items():
+            path = self.folder / pathlib.Path(str(entry.get("name"))).name
+            if not path.is_file():
+                raise self._corrupt(f"missing {role} file {path.name}")
+            if _sha256(path) != entry.get("sha256"):
+                raise self._corrupt(f"{path.name} does not match its SHA-256 in state.json")
+        return state
+
+    def saved_epoch(self):
+        """Epochs finished by the backed-up run (0 without a backup)."""
+        state = self.read_state()
+        return 0 if state is None else state["epoch"]
+
+    def full_history(self, history):
+        """The history of the backed-up epochs followed by `history`."""
+        return {
+            key: list(self._saved_history.get(key, [])) + list(history.get(key, []))
+            for key in {*self._saved_history, *history}
+        }
+
+    def _load_model(self):
+        if not self.model.built:
+            raise ValueError(
+                f"Expected a built model before `fit()`. Received: model={self.model.name} "
+                "(unbuilt)"
+            )
+        state = self.read_state()
+        if state is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.folder / state["files"]["weights"]["name"])
+        self.model._initial_epoch = state["epoch"]  # what BackupAndRestore sets
+        self._current_epoch = state["epoch"]
+        random_states = _random_states(self.model)
+        if len(random_states) != len(state.get("random_states", [])):
+            raise self._corrupt(
+                f"{len(state.get('random_states', []))} random generator state(s) for a "
+                f"model with {len(random_states)} (a backup of another model)"
+            )
+        for variable, value in zip(random_states, state["random_states"], strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        self._saved_history = state.get("history", {})
+        self._history = {key: list(values) for key, values in self._saved_history.items()}
+        stopping = self.early_stopping
+        if stopping is not None and state.get("early_stopping"):
+            saved = state["early_stopping"]
+            stopping.wait = saved["wait"]
+            stopping.best = saved["best"]
+            stopping.best_epoch = saved["best_epoch"]
+            if "best_weights" in state["files"]:
+                path = self.folder / state["files"]["best_weights"]["name"]
+                with np.load(path, allow_pickle=False) as arrays:
+                    stopping.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self._history.setdefault(key, []).append(float(value))
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        epoch = self._current_epoch
+        files = {"weights": self.folder / f"epoch-{epoch}.weights.h5"}
+        with atomic_write(files["weights"], suffix=".weights.h5") as temporary:
+            self.model.save_weights(temporary)
+        state = {
+            "format": self.FORMAT,
+            "epoch": epoch,
+            "history": self._history,
+            "random_states": [
+                keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)
+            ],
+        }
+        stopping = self.early_stopping
+        if stopping is not None:
+            best = None if stopping.best is None else float(stopping.best)
+            state["early_stopping"] = {
+                "wait": int(stopping.wait),
+                "best": best,
+                "best_epoch": int(stopping.best_epoch),
+            }
+            if stopping.best_weights is not None:
+                files["best_weights"] = self.folder / f"epoch-{epoch}.best.npz"
+                with atomic_write(files["best_weights"]) as temporary:
+                    arrays = {f"w{i}": w for i, w in enumerate(stopping.best_weights)}
+                    with open(temporary, "wb") as handle:
+                        np.savez(handle, **arrays)
+        state["files"] = {
+            role: {"name": path.name, "sha256": _sha256(path)} for role, path in files.items()
+        }
+        write_json_atomically(state, self.state_path)
+        kept = {path.name for path in files.values()} | {self.state_path.name}
+        for path in self.folder.iterdir():
+            if path.name not in kept and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path, suffix=None):
     """Yields a temporary path beside `path`, renamed to `path` only on success.
 
-    A failure (or an interruption) leaves `path` as it was and no stray file.
+    The temporary file is flushed to disk before the rename. A failure leaves
+    `path` as it was and no stray file; an interruption (even SIGKILL) leaves
+    `path` as it was and at most a hidden `.name-*` file beside it.
+
+    Args:
+        path: The file to write.
+        suffix: The temporary file's suffix (`path`'s by default), for
+            writers that insist on one, such as `.weights.h5`.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent
+        prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent
     )
     os.close(handle)
     temporary = pathlib.Path(temporary)
     try:
         yield temporary
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

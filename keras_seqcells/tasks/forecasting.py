@@ -67,6 +67,10 @@ SHIPPED = {
 MODES = ("many_to_one", "many_to_many")
 REFERENCES = ("none", "last", "season")
 LOSSES = ("mse", "mae")
+#: How missing values of a CSV series are handled (None: refused).
+FILLS = (None, "previous", "linear")
+#: Cells of a CSV value column that count as missing values.
+MISSING = ("", "nan", "na", "n/a", "null", "none", "?")
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
 DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y/%m/%d", "%Y/%m", "%Y-%m-%d %H:%M:%S")
@@ -216,21 +220,58 @@ def _column_index(header, column, argument, default, path):
     return header.index(column)
 
 
-def read_series_csv(path, date_column=None, value_column=None):
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def fill_missing(values, fill):
+    """`values` (float64, NaN where missing) with the gaps filled by `fill`.
+
+    `"previous"` repeats the last value before a gap (the first value after
+    it for a gap at the start); `"linear"` interpolates between the values
+    around a gap (and repeats the nearest value at either end).
+    """
+    missing = np.isnan(values)
+    if missing.all():
+        raise DataError("Expected at least one value in the value column. Received: none")
+    if not missing.any():
+        return values
+    present = np.flatnonzero(~missing)
+    if fill == "linear":
+        return np.interp(np.arange(len(values)), present, values[present])
+    # "previous": index of the latest present value at or before each position.
+    latest = np.maximum.accumulate(np.where(missing, -1, np.arange(len(values))))
+    latest = np.where(latest < 0, present[0], latest)
+    return values[latest]
+
+
+def read_series_csv(path, date_column=None, value_column=None, fill=None):
     """Reads a date column and a numeric value column from a CSV file with a header.
 
     Args:
         path: The CSV file.
         date_column: Name of the date column; the first column by default.
         value_column: Name of the value column; the second column by default.
+        fill: What to do with missing values (an empty cell, `nan`, `NA`,
+            `null` or `?`): None (the default) refuses them, `"previous"`
+            repeats the last value before each gap and `"linear"`
+            interpolates across it. Infinities and other non-numeric values
+            are always refused.
 
     Returns:
         `(dates, values)`: a list of str and a float64 NumPy array.
 
     Raises:
         DataError: the file is missing, unreadable or empty, a named column
-            is not in the header, or a value is missing or not a finite number.
+            is not in the header, a value is missing (without `fill`) or a
+            value is not a finite number.
     """
+    if fill not in FILLS:
+        raise ValueError(f"Expected `fill` to be one of {list(FILLS)}. Received: fill={fill!r}")
     text = read_text(path, "source").lstrip("\ufeff")
     rows = [
         (line, [cell.strip() for cell in row])
@@ -243,6 +284,11 @@ def read_series_csv(path, date_column=None, value_column=None):
             f"Received: {path} (empty)"
         )
     (_, header), rows = rows[0], rows[1:]
+    if any(_is_number(cell) or parse_date(cell) for cell in header):
+        raise DataError(
+            "Expected `source` to start with a header row naming its columns. Received: "
+            f"{path} whose first row {header} holds data"
+        )
     date_index = _column_index(header, date_column, "date_column", 0, path)
     value_index = _column_index(header, value_column, "value_column", 1, path)
     value_name = header[value_index]
@@ -253,15 +299,25 @@ def read_series_csv(path, date_column=None, value_column=None):
                 f"Expected {len(header)} columns in every row of `source` ({header}). "
                 f"Received: line {line} of {path}: {row}"
             )
-        try:
-            value = float(row[value_index])
-        except ValueError:
+        text = row[value_index]
+        if text.lower() in MISSING:
+            if fill is None:
+                raise DataError(
+                    f"Expected a value in every row of the value column {value_name!r}, or "
+                    f"a `fill` ({', '.join(FILLS[1:])}) for missing ones. Received: {text!r} "
+                    f"on line {line} of {path}"
+                )
             value = math.nan
-        if not math.isfinite(value):
-            raise DataError(
-                f"Expected finite numbers in the value column {value_name!r}. Received: "
-                f"{row[value_index]!r} on line {line} of {path}"
-            )
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise DataError(
+                    f"Expected finite numbers in the value column {value_name!r}. Received: "
+                    f"{text!r} on line {line} of {path}"
+                )
         dates.append(row[date_index])
         values.append(value)
     if not values:
@@ -269,7 +325,13 @@ def read_series_csv(path, date_column=None, value_column=None):
             f"Expected data rows below the header of `source`. Received: {path} "
             f"(header {header} only)"
         )
-    return dates, np.array(values, dtype="float64")
+    values = np.array(values, dtype="float64")
+    if np.isnan(values).all():
+        raise DataError(
+            f"Expected at least one value in the value column {value_name!r}. Received: "
+            f"{path} (all {len(values)} value(s) missing)"
+        )
+    return dates, fill_missing(values, fill)
 
 
 class Forecasting(Task):
@@ -298,6 +360,10 @@ class Forecasting(Task):
             column by default).
         value_column: Name of the value column of a CSV source (the second
             column by default).
+        fill: Missing values in a CSV source (empty cells, `nan`, `NA`...)
+            are refused by default; `"previous"` repeats the last value
+            before each gap and `"linear"` interpolates across it (see
+            `read_series_csv`).
         min_epoch_windows: An epoch covers the training windows repeated
             until there are at least this many, so short series get as many
             updates per epoch as long ones.
@@ -335,6 +401,7 @@ class Forecasting(Task):
         date_column=None,
         value_column=None,
         min_epoch_windows=1024,
+        fill=None,
     ):
         for name, value in (
             ("window", window),
@@ -354,6 +421,7 @@ class Forecasting(Task):
             ("mode", mode, MODES),
             ("reference", reference, (None, *REFERENCES)),
             ("loss", loss, LOSSES),
+            ("fill", fill, FILLS),
         ):
             if value not in choices:
                 raise ValueError(
@@ -370,6 +438,7 @@ class Forecasting(Task):
         self.date_column = date_column
         self.value_column = value_column
         self.min_epoch_windows = min_epoch_windows
+        self.fill = fill
 
     def read_series(self, source=None):
         """Reads a series: `(dates, values, season)` for a shipped name or a CSV path."""
@@ -378,7 +447,9 @@ class Forecasting(Task):
             file_name, season = SHIPPED[source]
             dates, values = read_series_csv(shipped_path("timeseries", file_name))
         else:
-            dates, values = read_series_csv(source, self.date_column, self.value_column)
+            dates, values = read_series_csv(
+                source, self.date_column, self.value_column, fill=self.fill
+            )
             check_chronological(dates, source)
             season = infer_season(dates)
         season = self.season or season
@@ -635,12 +706,14 @@ def parse_window(text, window):
             value = math.nan
         if not math.isfinite(value):
             raise ValueError(
-                f"Expected comma-separated finite numbers. Received: {cell.strip()!r} in {text!r}"
+                "Expected `inputs` of comma-separated finite numbers. "
+                f"Received: {cell.strip()!r} in {text!r}"
             )
         values.append(value)
     if len(values) < window:
         raise ValueError(
-            f"Expected at least {window} comma-separated values (the model's window). "
+            f"Expected at least {window} comma-separated values (the model's window) in "
+            "`inputs`. "
             f"Received: {len(values)} value(s) in {text!r}"
         )
     return np.array(values[-window:], dtype="float32")

@@ -414,7 +414,7 @@ class NextWord(Task):
         logits = keras.layers.Dense(data.vocabulary_size, name="logits")(x)
         return keras.Model(ids, logits, name=f"next_word_{settings.cell}")
 
-    def train(self, settings, source=None, limit=None, callbacks=()):
+    def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):
         """Trains as `Task.train` does, the learning rate decaying epoch by epoch.
 
         Epoch `e` (from 0) of `E` trains with `learning_rate * (1 + cos(pi e / E)) / 2`
@@ -425,7 +425,13 @@ class NextWord(Task):
         schedule = keras.callbacks.LearningRateScheduler(
             lambda epoch, _: cosine_learning_rate(settings.learning_rate, epoch, settings.epochs)
         )
-        return super().train(settings, source=source, limit=limit, callbacks=[schedule, *callbacks])
+        return super().train(
+            settings,
+            source=source,
+            limit=limit,
+            callbacks=[schedule, *callbacks],
+            strategy=strategy,
+        )
 
     def compile(self, model, settings):
         model.compile(

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_seqcells.cells.base import check_positive_int, check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path, split_indices
 
@@ -86,6 +87,13 @@ class TextClassification(Task):
     recommended_settings = {"cell": "gru", "units": 32, "epochs": 6, "learning_rate": 2e-3}
 
     def __init__(self, max_tokens=10000, sequence_length=60, embedding_dim=32, dropout=0.5):
+        for name, value in (
+            ("max_tokens", max_tokens),
+            ("sequence_length", sequence_length),
+            ("embedding_dim", embedding_dim),
+        ):
+            check_positive_int(name, value)
+        check_rate("dropout", dropout)
         self.max_tokens = max_tokens
         self.sequence_length = sequence_length
         self.embedding_dim = embedding_dim
