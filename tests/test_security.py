@@ -11,7 +11,6 @@ import pytest
 
 import keras_seqcells as ks
 from keras_seqcells import cli
-from keras_seqcells.paths import child_path
 from keras_seqcells.tasks import Forecasting, NextWord, Tagging, TextClassification
 from tests.task_helpers import tiny_settings
 
@@ -102,23 +101,3 @@ def test_the_package_never_unpickles_or_evaluates_what_it_reads():
             if "allow_pickle=False" not in call.group(1):
                 found.append(f"{path.relative_to(PACKAGE)}: np.load without allow_pickle=False")
     assert not found, found
-
-
-@pytest.mark.parametrize(
-    "name", ["", "..", ".", "../x", "a/../../x", "/etc/passwd", "a/b", "a\\b", "x\0", " x", 7, None]
-)
-def test_a_user_given_name_cannot_escape_its_folder(name, tmp_path):
-    with pytest.raises(ValueError) as raised:
-        child_path(tmp_path, name, argument="--name")
-    message = str(raised.value)
-    assert message.startswith("Expected `--name` to be a plain file or folder name")
-    assert f"Received: --name={name!r}" in message
-
-
-def test_a_user_given_name_stays_in_its_folder(tmp_path):
-    assert child_path(tmp_path, "model-1.keras") == tmp_path / "model-1.keras"
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "link").symlink_to(tmp_path / "outside")
-    with pytest.raises(ValueError, match=r"to name an entry of .*runs.*Received: --name='link'"):
-        child_path(tmp_path / "runs", "link", argument="--name")
