@@ -229,7 +229,19 @@ def read_examples(version_dir):
     path = pathlib.Path(version_dir) / EXAMPLES_FILE
     if not path.is_file():
         return {"task": None, "signatures": {}, "step": None, "notes": []}
-    return json.loads(path.read_text())
+    try:
+        examples = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"Expected the example requests as JSON. Received: path={os.fspath(path)!r} "
+            f"(corrupt: {error})"
+        ) from None
+    if not isinstance(examples, dict) or not isinstance(examples.get("signatures"), dict):
+        raise ValueError(
+            "Expected the example requests as an object with `signatures`. "
+            f"Received: path={os.fspath(path)!r}"
+        )
+    return examples
 
 
-__all__ = ["check_graph", "export", "newest_version", "read_examples", "versions"]
+__all__ = ["check_graph", "clean_stale", "export", "newest_version", "read_examples", "versions"]
