@@ -21,7 +21,7 @@ from keras_seqcells import cli
 from keras_seqcells.export import check_graph, export, serve_check, versions
 from keras_seqcells.export import saved_model as saved_model_module
 from keras_seqcells.export.serve_check import CppLoaded, ServeCheckError, check_files
-from tests.test_export import dense_model, task_model
+from tests.test_export import dense_model, sequence_model, task_model
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE_EXPORTS = ROOT / "saved_models"
@@ -194,6 +194,63 @@ def test_an_overwrite_swaps_the_version_in_one_step(in_tmp, monkeypatch):
     np.testing.assert_allclose(
         _answers("saved_models/m/1", feed)["y"], other.predict(feed["x"], verbose=0), rtol=1e-6
     )
+
+
+#: Exports a GRU model into `saved_models/m` over and over (as new versions, or
+#: overwriting version 1 with argv[1] == "overwrite") until it is killed.
+EXPORT_FOREVER = textwrap.dedent(
+    """
+    import sys
+    from keras_seqcells.export import export
+    from tests.test_export import sequence_model
+
+    model = sequence_model("gru")
+    overwrite = sys.argv[1] == "overwrite"
+    print("exporting", flush=True)
+    while True:
+        export(model, "saved_models/m", version=1 if overwrite else None, overwrite=overwrite)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["new versions", "overwrite"])
+def test_exports_killed_at_random_moments_never_leave_a_partial_version(mode, in_tmp):
+    # No hook: the kill lands wherever the export happens to be (tracing, writing,
+    # checking, renaming, removing), 6 times over.
+    export(sequence_model("gru"), "saved_models/m")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    rng = np.random.default_rng(0 if mode == "overwrite" else 1)
+    caught_mid_export = 0
+    for _ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", EXPORT_FOREVER, mode.split()[0]],
+            cwd=in_tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert child.stdout.readline().strip() == "exporting"
+            time.sleep(rng.uniform(0.2, 4.0))
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            child.stdout.close()
+        found = versions("saved_models/m")
+        assert found and (mode == "new versions" or found == [1])
+        _assert_nothing_servable_is_partial("saved_models/m")
+        assert len(os.listdir("saved_models/m")) <= len(found) + 2
+        caught_mid_export += len(os.listdir("saved_models/m")) > len(found)
+        # The next export clears what the kill left.
+        export(sequence_model("gru"), "saved_models/m", version=1, overwrite=True)
+        assert sorted(os.listdir("saved_models/m")) == sorted(str(v) for v in found)
+    print(f"{mode}: {caught_mid_export} of 6 kills left a temporary folder")
+    assert caught_mid_export >= 1
 
 
 def test_stale_folders_of_running_exports_and_other_hosts_are_left_alone(in_tmp):
