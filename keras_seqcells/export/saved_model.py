@@ -4,12 +4,25 @@
 TensorFlow Serving serves the highest version and ignores any directory whose
 name is not an integer, such as the temporary directory an export is written
 into before it is renamed to its version.
+
+Temporary directories are named `.export-<pid>@<host>-<random>` (and
+`.replaced-<version>-<pid>@<host>-<random>` for a version being overwritten).
+A process killed while exporting leaves its temporary directory behind; the
+next export into the same folder removes those of processes of the same host
+that no longer run (and puts back a replaced version that a kill left out of
+place). It leaves alone the temporary directories of running exports and of
+other hosts.
 """
 
+import contextlib
+import ctypes
+import errno
 import json
 import os
 import pathlib
+import re
 import shutil
+import socket
 import tempfile
 
 import keras
@@ -117,6 +130,93 @@ def check_graph(saved_model_dir):
     return ops
 
 
+def _owner():
+    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64] or "host"
+    return f"{os.getpid()}@{host}"
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+_TEMPORARY = re.compile(r"^\.(export|replaced-(\d+))-(\d+)@([^-]+)-[A-Za-z0-9_]+$")
+
+
+def _stale(base):
+    """The temporary directories under `base` left by dead exports of this host."""
+    host = _owner().split("@", 1)[1]
+    found = []
+    for child in sorted(pathlib.Path(base).iterdir()):
+        match = _TEMPORARY.match(child.name)
+        if not match or not child.is_dir() or child.is_symlink():
+            continue
+        _, version, pid, owner_host = match.groups()
+        if owner_host == host and int(pid) != os.getpid() and not _running(int(pid)):
+            found.append((child, version))
+    return found
+
+
+def clean_stale(base):
+    """Removes what exports killed on this host left under `base`; returns the names.
+
+    A `.replaced-<version>-*` directory whose version is missing (an overwrite
+    killed between its two renames) is renamed back to its version first.
+    """
+    removed = []
+    for child, version in _stale(base):
+        if version is not None:
+            previous = child / "version"
+            target = pathlib.Path(base) / version
+            if previous.is_dir() and not target.exists():
+                with contextlib.suppress(OSError):  # another export put it back first
+                    os.rename(previous, target)
+        shutil.rmtree(child, ignore_errors=True)
+        if not child.exists():
+            removed.append(child.name)
+    return removed
+
+
+def _fsync(path):
+    with contextlib.suppress(OSError):  # folders cannot be opened on every system
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _fsync_tree(root):
+    """Flushes a written SavedModel to disk, so that a rename never publishes lost data."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            _fsync(os.path.join(folder, name))
+        _fsync(folder)
+
+
+def _exchange(first, second):
+    """Swaps two directories in one step (Linux `renameat2`); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    path_type = ctypes.c_char_p
+    renameat2.argtypes = [ctypes.c_int, path_type, ctypes.c_int, path_type, ctypes.c_uint]
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(first))
+
+
 def _build_archive(model, signatures):
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -132,7 +232,11 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
 
     The SavedModel is written into a temporary directory beside the versions
     and renamed to `path/<version>` once complete, so a failed export leaves
-    the earlier versions as they were and nothing half-written behind.
+    the earlier versions as they were and nothing half-written behind. An
+    export killed outright leaves its temporary directory (never an integer
+    name, so no server loads it); the next export removes it (see the module
+    docstring). An existing version is replaced in one step where the system
+    can swap two directories (Linux), else by two renames.
 
     Signatures (see `keras_seqcells.export.signatures`):
 
@@ -176,6 +280,8 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     base = check_name(path)
     version = _check_version(version)
     task = sigs.check_task(task, model)
+    if base.is_dir():
+        clean_stale(base)
     if version is None:
         existing = versions(base)
         version = (existing[-1] + 1) if existing else 1
@@ -188,7 +294,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     signatures = sigs.build_signatures(model, task, xla=xla, top=top)
     base.mkdir(parents=True, exist_ok=True)
     # Not an integer name, so that TF Serving never picks it up.
-    temporary = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    temporary = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{_owner()}-", dir=base))
     old = None
     try:
         archive = _build_archive(model, signatures)
@@ -209,10 +315,17 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
                 indent=1,
             )
         )
-        if target.exists():
-            old = pathlib.Path(tempfile.mkdtemp(prefix=".replaced-", dir=base))
-            os.rename(target, old / "version")
-        os.rename(temporary, target)
+        _fsync_tree(temporary)
+        # `target` is swapped with the new version in one step where the system can;
+        # `temporary` then holds the old version and is removed below.
+        if not (target.exists() and _exchange(temporary, target)):
+            if target.exists():
+                old = pathlib.Path(
+                    tempfile.mkdtemp(prefix=f".replaced-{version}-{_owner()}-", dir=base)
+                )
+                os.rename(target, old / "version")
+            os.rename(temporary, target)
+        _fsync(base)
     except BaseException:
         if old is not None and not target.exists():
             os.rename(old / "version", target)
@@ -229,7 +342,19 @@ def read_examples(version_dir):
     path = pathlib.Path(version_dir) / EXAMPLES_FILE
     if not path.is_file():
         return {"task": None, "signatures": {}, "step": None, "notes": []}
-    return json.loads(path.read_text())
+    try:
+        examples = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"Expected the example requests as JSON. Received: path={os.fspath(path)!r} "
+            f"(corrupt: {error})"
+        ) from None
+    if not isinstance(examples, dict) or not isinstance(examples.get("signatures"), dict):
+        raise ValueError(
+            "Expected the example requests as an object with `signatures`. "
+            f"Received: path={os.fspath(path)!r}"
+        )
+    return examples
 
 
-__all__ = ["check_graph", "export", "newest_version", "read_examples", "versions"]
+__all__ = ["check_graph", "clean_stale", "export", "newest_version", "read_examples", "versions"]

@@ -21,6 +21,9 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.util import deprecation
 
 from keras_seqcells.export import signatures as sigs
 from keras_seqcells.export.saved_model import newest_version, read_examples
@@ -30,16 +33,93 @@ class ServeCheckError(Exception):
     """An export fails a serving check."""
 
 
+def check_files(version_dir):
+    """Raises ServeCheckError, naming the path, if a SavedModel's files are missing or corrupt.
+
+    Checks what a server reads first: the folder, `saved_model.pb` (present
+    and parseable) and the variables checkpoint (`variables/variables.index`
+    and its data shards). Returns the parsed `SavedModel` proto.
+    """
+    folder = os.fspath(version_dir)
+    if not os.path.isdir(folder):
+        raise ServeCheckError(
+            f"Expected a SavedModel folder. Received: path={folder!r} (not a folder)"
+        )
+    graph_file = os.path.join(folder, "saved_model.pb")
+    if not os.path.isfile(graph_file):
+        raise ServeCheckError(
+            f"Expected a SavedModel with a saved_model.pb file. Received: path={folder!r} "
+            "(saved_model.pb is missing)"
+        )
+    proto = saved_model_pb2.SavedModel()
+    try:
+        with open(graph_file, "rb") as file:
+            proto.ParseFromString(file.read())
+    except DecodeError as error:
+        raise ServeCheckError(
+            f"Expected a readable saved_model.pb. Received: path={graph_file!r} "
+            f"(corrupt: {_first_line(error)})"
+        ) from None
+    if not proto.meta_graphs:
+        raise ServeCheckError(
+            f"Expected a saved_model.pb holding a graph. Received: path={graph_file!r} "
+            "(no graph in it; empty or truncated)"
+        )
+    variables = os.path.join(folder, "variables")
+    if not os.path.isdir(variables):
+        raise ServeCheckError(
+            f"Expected a SavedModel with a variables folder. Received: path={folder!r} "
+            "(variables/ is missing)"
+        )
+    index = os.path.join(variables, "variables.index")
+    if not os.path.isfile(index):
+        raise ServeCheckError(
+            f"Expected the variables checkpoint variables/variables.index. "
+            f"Received: path={folder!r} (variables.index is missing)"
+        )
+    shards = [name for name in os.listdir(variables) if name.startswith("variables.data-")]
+    if not shards:
+        raise ServeCheckError(
+            f"Expected the variables data files variables/variables.data-*. "
+            f"Received: path={folder!r} (no data file)"
+        )
+    return proto
+
+
+def _first_line(error):
+    """The line of an error's message that says what is wrong (TF's come with context)."""
+    text = str(getattr(error, "message", None) or error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    telling = [
+        line
+        for line in lines
+        if not line.endswith(":") and not line.startswith(("Detected at node", "[[", "File "))
+    ]
+    return (telling or lines or [type(error).__name__])[0]
+
+
 class CppLoaded:
-    """A SavedModel loaded by the C++ loader into a session of its own graph."""
+    """A SavedModel loaded by the C++ loader into a session of its own graph.
+
+    A folder with missing or corrupt files raises ServeCheckError naming the
+    path and what is wrong (see `check_files`), not TensorFlow's own error.
+    """
 
     def __init__(self, version_dir):
+        check_files(version_dir)
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            self.meta_graph = tf.compat.v1.saved_model.loader.load(
-                self.session, [tf.saved_model.SERVING], os.fspath(version_dir)
-            )
+        try:
+            with self.graph.as_default(), deprecation.silence():
+                self.meta_graph = tf.compat.v1.saved_model.loader.load(
+                    self.session, [tf.saved_model.SERVING], os.fspath(version_dir)
+                )
+        except (tf.errors.OpError, OSError, ValueError, RuntimeError) as error:
+            self.session.close()
+            raise ServeCheckError(
+                f"Expected a SavedModel the C++ loader can load. Received: "
+                f"path={os.fspath(version_dir)!r} ({type(error).__name__}: {_first_line(error)})"
+            ) from error
         self.signatures = dict(self.meta_graph.signature_def)
 
     def close(self):
@@ -346,6 +426,7 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True):
     else:
         version, version_dir = newest_version(path)
     model_name = model_name or base
+    check_files(version_dir)
     examples = read_examples(version_dir)
     task = examples["task"]
     report = [f"{version_dir}: loaded with the C++ loader (task: {task})"]
