@@ -55,13 +55,28 @@ def set_xla_loop(enabled):
     return previous
 
 
-def _use_xla_loop():
+# The XLA loop wins where the per-step overhead dominates; for large steps
+# TensorFlow's own matrix products are faster on CPU. Above this many
+# floating-point operations in a step's two matrix products (with the batch
+# size, or per batch row when the batch size is not known when tracing) the
+# loop is not XLA-compiled.
+_XLA_MAX_STEP_FLOPS = 1e8
+_XLA_MAX_STEP_FLOPS_PER_ROW = 1.5e6
+
+
+def _use_xla_loop(sequences, cell):
     """Whether the fast path runs as an XLA-compiled function here and now."""
     if not _XLA_LOOP[0] or _PORTABLE_GRAPHS.get() or keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
 
-    return tf.inside_function()
+    if not tf.inside_function():
+        return False
+    batch, features = sequences.shape[0], sequences.shape[-1]
+    row_flops = 2.0 * (features + cell.units) * len(cell.gate_names) * cell.units
+    if batch is None:
+        return row_flops <= _XLA_MAX_STEP_FLOPS_PER_ROW
+    return batch * row_flops <= _XLA_MAX_STEP_FLOPS
 
 
 def _xla_loop(loop, sequences, initial_state, mask):
@@ -248,7 +263,9 @@ class SeqCellRNN(keras.layers.RNN):
         a second XLA function that recomputes the forward pass. The loop is
         not XLA-compiled inside `portable_graphs()` (which keeps traced graphs
         free of compiler-specific functions), in eager execution, in
-        training (where TensorFlow's own kernels are faster on CPU), or after
+        training (where TensorFlow's own kernels are faster on CPU), for
+        large steps (more than `_XLA_MAX_STEP_FLOPS` in a step's matrix
+        products, where they are faster too), or after
         `keras_seqcells.layers.set_xla_loop(False)`.
 
         The generic loop of `keras.layers.RNN` (the cell called once per
@@ -261,7 +278,7 @@ class SeqCellRNN(keras.layers.RNN):
         if training and cell.dropout > 0:
             input_mask = cell.get_dropout_mask(sequences[:, 0, :])
         recurrent_mask = cell._recurrent_mask(initial_state[0], training)
-        if not training and _use_xla_loop():
+        if not training and _use_xla_loop(sequences, cell):
             return _xla_loop(self._fast_loop, sequences, list(initial_state), mask)
         return self._fast_loop(sequences, list(initial_state), mask, input_mask, recurrent_mask)
 
