@@ -36,6 +36,9 @@ def portable_graphs():
         _PORTABLE_GRAPHS.reset(token)
 
 
+# Module switches (one-element lists, read when a layer is traced): the XLA
+# loop (`set_xla_loop`) and the fast path itself (off: the generic loop of
+# `keras.layers.RNN`, kept for comparisons in tests and benchmarks).
 _XLA_LOOP = [True]
 _FAST_PATH = [True]
 # Whether the fast path projects the inputs of all steps before the loop
@@ -70,7 +73,10 @@ def _use_xla_loop(sequences, cell):
         return False
     import tensorflow as tf
 
-    if not tf.inside_function():
+    # A number of steps unknown when tracing (e.g. `predict` after it relaxed
+    # its input signature) keeps the plain loop: that case is not verified
+    # under XLA.
+    if not tf.inside_function() or sequences.shape[1] is None:
         return False
     batch, features = sequences.shape[0], sequences.shape[-1]
     row_flops = 2.0 * (features + cell.units) * len(cell.gate_names) * cell.units
@@ -153,8 +159,8 @@ class SeqCellRNN(keras.layers.RNN):
 
     def __init__(self, cell, use_cudnn="auto", **kwargs):
         super().__init__(cell, **kwargs)
-        # Accepted for drop-in compatibility with the Keras layers; the cells'
-        # equations always run through the generic loop here.
+        # Accepted for drop-in compatibility with the Keras layers; no cuDNN
+        # kernel is used (see `inner_loop` for the paths that are).
         self.use_cudnn = _check_use_cudnn(use_cudnn)
 
     units = _from_cell("units")
@@ -253,8 +259,9 @@ class SeqCellRNN(keras.layers.RNN):
         and the states behave exactly as in the generic loop of
         `keras.layers.RNN`. Each step computes `x_t @ kernel + bias` and the
         recurrent product: computing the input projection of all steps as
-        one product before the loop (`_PROJECT_FIRST`) is exact too, but was
-        slower on CPU, with and without XLA (see `benchmarks/rnn.py`).
+        one product before the loop (`_PROJECT_FIRST`) is exact too, but
+        measured slower on CPU, with and without XLA, in training and
+        inference (a wide intermediate and its gradient).
 
         On the TensorFlow backend, when the layer runs inside a traced
         function (`predict`, `evaluate`, a `tf.function`) with
@@ -263,7 +270,8 @@ class SeqCellRNN(keras.layers.RNN):
         a second XLA function that recomputes the forward pass. The loop is
         not XLA-compiled inside `portable_graphs()` (which keeps traced graphs
         free of compiler-specific functions), in eager execution, in
-        training (where TensorFlow's own kernels are faster on CPU), for
+        training (where TensorFlow's own kernels are faster on CPU), for a
+        number of steps unknown when tracing, for
         large steps (more than `_XLA_MAX_STEP_FLOPS` in a step's matrix
         products, where they are faster too), or after
         `keras_seqcells.layers.set_xla_loop(False)`.
@@ -291,15 +299,10 @@ class SeqCellRNN(keras.layers.RNN):
         x = ops.cast(sequences, cell.compute_dtype)
         if input_mask is not None:
             x = x * ops.expand_dims(ops.cast(input_mask, x.dtype), 1)
-        # Time-major from the start: the narrow inputs are transposed rather
-        # than the wide projection.
-        x = ops.transpose(x, (1, 0, 2))
         if project_first:
-            timesteps, batch = ops.shape(x)[0], ops.shape(x)[1]
+            batch, timesteps = ops.shape(x)[0], ops.shape(x)[1]
             x = cell._project_inputs(ops.reshape(x, (-1, x.shape[-1])), kernel, bias)
-            x = ops.reshape(x, (timesteps, batch, x.shape[-1]))
-        if mask is not None:
-            mask = ops.transpose(mask, (1, 0))
+            x = ops.reshape(x, (batch, timesteps, x.shape[-1]))
 
         def step(x_t, states):
             projected = x_t if project_first else cell._project_inputs(x_t, kernel, bias)
@@ -308,7 +311,7 @@ class SeqCellRNN(keras.layers.RNN):
             )
             return ops.cast(output, cell.compute_dtype), new_states
 
-        last_output, outputs, states = keras_backend.rnn(
+        return keras_backend.rnn(
             step,
             x,
             initial_state,
@@ -316,11 +319,9 @@ class SeqCellRNN(keras.layers.RNN):
             mask=mask,
             unroll=self.unroll,
             input_length=sequences.shape[1],
-            time_major=True,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
-        return last_output, ops.transpose(outputs, (1, 0, 2)), states
 
     def get_config(self):
         config = super().get_config()

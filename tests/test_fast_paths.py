@@ -288,3 +288,18 @@ def test_portable_graphs_have_no_xla_functions(case):
         assert not xla_compiled(serve, spec)
     # Training steps never use the XLA loop (its gradient cannot leave XLA).
     assert not xla_compiled(lambda x: layer(x, training=True), spec)
+
+
+@pytest.mark.skipif(not TENSORFLOW, reason="input signatures are TensorFlow's")
+@with_case
+@pytest.mark.parametrize("unknown", ["batch", "timesteps"])
+def test_traced_with_unknown_sizes_matches_eager(case, unknown):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).normal(size=(BATCH, 12, INPUT_DIM)).astype("float32")
+    layer = case.layer(UNITS, return_sequences=True, return_state=True)
+    eager = layer(x)
+    shape = (None, 12, INPUT_DIM) if unknown == "batch" else (BATCH, None, INPUT_DIM)
+    traced = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec(shape, tf.float32)])
+    for got, want in zip(traced(x), eager, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
