@@ -1,108 +1,450 @@
 """Side-by-side speed of keras_seqcells layers and Keras's built-in layers.
 
-Measures, in one run and with the same sizes and equations, a training step
-(forward, backward and optimizer) and inference latency of
-`keras_seqcells.SimpleRNN/LSTM/GRU` and `keras.layers.SimpleRNN/LSTM/GRU`, and
-prints medians after warm-up with the ratio ours / built-in (below 1 means
-ours is faster). Works on every Keras backend:
+Measures, in one run and with the same sizes and equations,
+`keras_seqcells.SimpleRNN/LSTM/GRU` against `keras.layers.SimpleRNN/LSTM/GRU`
+(GRU with `reset_after=True`, the form whose equations ours maps onto), and
+reports medians after warm-up with the ratio ours / built-in (below 1 means
+ours is faster). Repeats of ours and of the built-in layer are interleaved, so
+that both see the same load on a shared machine.
 
-    python -m benchmarks.rnn                       # TensorFlow, this machine
-    KERAS_BACKEND=jax python -m benchmarks.rnn     # JAX (GPU when present)
+- training step: `model.train_on_batch` (forward, backward, Adam) of
+  `Input -> layer -> Dense(1)`, B=64, T=100, D=32, H=128 and H=512;
+- inference latency at B=1 and B=256, T=100, H=128: a compiled forward call
+  `model(x, training=False)`, in a `tf.function` (without `jit_compile`, the
+  built-in layers' default) on TensorFlow and in `jax.jit` on JAX;
+- scaling of that forward call (B=64) with T in {10, 100, 1000} (H=128) and
+  with H in {64, 256, 1024} (T=100);
+- achieved GFLOP/s of the recurrent loop in those forward calls (the two
+  matrix products of every step, `2 B (D + H) k H` per step for k gate
+  blocks), as a fraction of this machine's matmul peak, measured in the same
+  run as a loop of T products of the same sizes;
+- peak memory of a training step: each layer trains in a fresh subprocess,
+  which reports its peak resident set size (Linux `VmHWM`, else
+  `resource.getrusage`) and its growth over building the model and the steps.
 
-Options: `--batch`, `--timesteps`, `--features`, `--units`, `--repeats`,
-`--csv PATH` to also write the table as CSV.
+Usage:
+
+    python -m benchmarks.rnn                   # everything (~10 min on 2 cores)
+    python -m benchmarks.rnn --quick           # fewer sizes and repeats
+    python -m benchmarks.rnn --update-readme   # also refresh README.md's table
+    KERAS_BACKEND=jax python -m benchmarks.rnn --quick
+
+It writes `rnn.md`, `rnn.csv` and `rnn.png` to `--out` (default
+`benchmarks/results/`).
 """
 
 import argparse
+import contextlib
 import csv
+import importlib.metadata
+import json
+import os
+import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
 import keras_seqcells
 
-PAIRS = {
-    "SimpleRNN": (keras_seqcells.SimpleRNN, keras.layers.SimpleRNN, {}),
-    "LSTM": (keras_seqcells.LSTM, keras.layers.LSTM, {}),
+ROOT = Path(__file__).resolve().parent.parent
+README_START = "<!-- rnn-benchmark:start -->"
+README_END = "<!-- rnn-benchmark:end -->"
+
+CELLS = {
+    "SimpleRNN": (keras_seqcells.SimpleRNN, keras.layers.SimpleRNN, {}, 1),
+    "LSTM": (keras_seqcells.LSTM, keras.layers.LSTM, {}, 4),
     # Same equations as ours once converted: Keras's reset-after form.
-    "GRU": (keras_seqcells.GRU, keras.layers.GRU, {"reset_after": True}),
+    "GRU": (keras_seqcells.GRU, keras.layers.GRU, {"reset_after": True}, 3),
+}
+FEATURES = 32
+TARGETS = {
+    "train": 1.0,
+    "infer B=1": 0.3,
+    "infer B=256": 0.55,
 }
 
 
-def _model(layer_class, units, timesteps, features, **kwargs):
+# ------------------------------------------------------------------ timing
+def interleaved_medians(functions, repeats, warmup=2):
+    """Median seconds of each function, their repeats interleaved round-robin."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _model(layer_class, units, timesteps, **kwargs):
     model = keras.Sequential(
-        [keras.Input((timesteps, features)), layer_class(units, **kwargs), keras.layers.Dense(1)]
+        [keras.Input((timesteps, FEATURES)), layer_class(units, **kwargs), keras.layers.Dense(1)]
     )
     model.compile(optimizer="adam", loss="mse", jit_compile="auto")
     return model
 
 
-def _median_seconds(function, repeats, warmup=3):
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _inputs(batch, timesteps, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, timesteps, FEATURES)).astype("float32")
+    y = rng.normal(size=(batch, 1)).astype("float32")
+    return x, y
 
 
-def measure(layer_class, args, **kwargs):
+def compiled_forward(model):
+    """`model(x, training=False)` compiled the backend's default way."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        function = tf.function(lambda x: model(x, training=False))
+        return lambda x: function(x).numpy()
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        function = jax.jit(lambda t, n, x: model.stateless_call(t, n, x, training=False)[0])
+        return lambda x: np.asarray(function(trainable, non_trainable, x))
+    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def matmul_peak(batch, rows, columns, steps, repeats):
+    """GFLOP/s of `steps` chained-shape products (batch, rows) @ (rows, columns)."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.batch, args.timesteps, args.features)).astype("float32")
-    y = rng.normal(size=(args.batch, 1)).astype("float32")
-    model = _model(layer_class, args.units, args.timesteps, args.features, **kwargs)
+    a = rng.normal(size=(batch, rows)).astype("float32")
+    b = (rng.normal(size=(rows, columns)) / np.sqrt(rows)).astype("float32")
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    def train_step():
-        model.train_on_batch(x, y)
+        def loop(a, b):
+            def body(i, total):
+                return i + 1, total + tf.matmul(a + tf.cast(i, a.dtype), b)
 
-    def infer():
-        keras.ops.convert_to_numpy(model.predict_on_batch(x))
+            zeros = tf.zeros((batch, columns))
+            return tf.while_loop(lambda i, _: i < steps, body, (0, zeros))[1]
 
-    x_one = x[:1]
+        # The better of a plain and an XLA-compiled loop.
+        plain, compiled = tf.function(loop), tf.function(loop, jit_compile=True)
+        seconds = interleaved_medians(
+            {"plain": lambda: plain(a, b).numpy(), "xla": lambda: compiled(a, b).numpy()},
+            repeats,
+        )
+        return 2.0 * batch * rows * columns * steps / min(seconds.values()) / 1e9
+    elif backend == "jax":
+        import jax
 
-    def infer_one():
-        keras.ops.convert_to_numpy(model.predict_on_batch(x_one))
+        @jax.jit
+        def loop(a, b):
+            def body(i, total):
+                return total + (a + i) @ b
 
+            return jax.lax.fori_loop(0, steps, body, jax.numpy.zeros((batch, columns)))
+
+        run = lambda: np.asarray(loop(a, b))  # noqa: E731
+    else:
+        run = lambda: [a @ b for _ in range(steps)]  # noqa: E731
+    seconds = interleaved_medians({"peak": run}, repeats)["peak"]
+    return 2.0 * batch * rows * columns * steps / seconds / 1e9
+
+
+# ---------------------------------------------------------------- measures
+def measure_training(cells, units, repeats):
+    rows = []
+    x, y = _inputs(64, 100)
+    for name in cells:
+        ours, builtin, kwargs, _ = CELLS[name]
+        models = {"ours": _model(ours, units, 100, **kwargs)}
+        models["keras"] = _model(builtin, units, 100, **kwargs)
+        medians = interleaved_medians(
+            {key: (lambda m=m: m.train_on_batch(x, y)) for key, m in models.items()}, repeats
+        )
+        rows.append(_row(name, "train", f"B=64 T=100 H={units}", medians))
+    return rows
+
+
+def measure_inference(cells, batch, units, timesteps, repeats, measure, peak=None):
+    rows = []
+    x, _ = _inputs(batch, timesteps)
+    for name in cells:
+        ours, builtin, kwargs, blocks = CELLS[name]
+        forwards = {
+            "ours": compiled_forward(_model(ours, units, timesteps, **kwargs)),
+            "keras": compiled_forward(_model(builtin, units, timesteps, **kwargs)),
+        }
+        medians = interleaved_medians({k: (lambda f=f: f(x)) for k, f in forwards.items()}, repeats)
+        row = _row(name, measure, f"B={batch} T={timesteps} H={units}", medians)
+        if peak is not None:
+            flops = 2.0 * batch * (FEATURES + units) * blocks * units * timesteps
+            row["ours_gflops"] = flops / medians["ours"] / 1e9
+            row["keras_gflops"] = flops / medians["keras"] / 1e9
+            row["peak_gflops"] = peak(blocks)
+            row["ours_of_peak"] = row["ours_gflops"] / row["peak_gflops"]
+            row["keras_of_peak"] = row["keras_gflops"] / row["peak_gflops"]
+        rows.append(row)
+    return rows
+
+
+def _row(cell, measure, sizes, medians):
     return {
-        "train step": _median_seconds(train_step, args.repeats),
-        f"inference B={args.batch}": _median_seconds(infer, args.repeats),
-        "inference B=1": _median_seconds(infer_one, args.repeats),
+        "cell": cell,
+        "measure": measure,
+        "sizes": sizes,
+        "ours_ms": medians["ours"] * 1e3,
+        "keras_ms": medians["keras"] * 1e3,
+        "ratio": medians["ours"] / medians["keras"],
     }
 
 
+def memory_child(cell, implementation, units):
+    """Runs in a subprocess: trains a few steps and prints its peak memory."""
+    ours, builtin, kwargs, _ = CELLS[cell]
+    layer_class = ours if implementation == "ours" else builtin
+    x, y = _inputs(64, 100)
+    before = peak_rss_mb()
+    model = _model(layer_class, units, 100, **kwargs)
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    after = peak_rss_mb()
+    print(json.dumps({"peak_mb": after, "growth_mb": after - before}))
+
+
+def peak_rss_mb():
+    """This process's peak resident set size in MB.
+
+    Linux's `VmHWM` where available: unlike `getrusage`'s `ru_maxrss`, it
+    starts afresh in a new program rather than inheriting the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def measure_memory(cells, units):
+    rows = []
+    for name in cells:
+        row = {"cell": name, "measure": "train memory", "sizes": f"B=64 T=100 H={units}"}
+        for implementation in ("ours", "keras"):
+            command = ["-m", "benchmarks.rnn", "--memory-child", name, implementation]
+            result = subprocess.run(
+                [sys.executable, *command, "--units", str(units)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                check=True,
+            )
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            row[f"{implementation}_peak_mb"] = report["peak_mb"]
+            row[f"{implementation}_growth_mb"] = report["growth_mb"]
+        row["ratio"] = row["ours_peak_mb"] / row["keras_peak_mb"]
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------- reports
+def machine():
+    """The machine and software the run measured."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    backend = keras.backend.backend()
+    versions = [f"keras {keras.__version__}"]
+    for package in {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}.get(backend, []):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+    versions.append(f"Python {platform.python_version()}")
+    return (
+        f"{model}, {os.cpu_count()} cores, Keras backend `{backend}` "
+        f"({', '.join(versions)}), {platform.system()}"
+    )
+
+
+def _fmt(value, digits=2):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(rows, memory_rows, description):
+    lines = [
+        f"Measured on {description}. Medians of interleaved repeats after warm-up; "
+        "ratio = ours / built-in (below 1: ours is faster).",
+        "",
+        "| cell | measure | sizes | ours ms | Keras ms | ratio | target |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        target = TARGETS.get(row["measure"].split(" H=")[0])
+        target = "" if target is None else f"<= {target}"
+        lines.append(
+            f"| {row['cell']} | {row['measure']} | {row['sizes']} | {_fmt(row['ours_ms'])} | "
+            f"{_fmt(row['keras_ms'])} | {_fmt(row['ratio'])} | {target} |"
+        )
+    loop_rows = [row for row in rows if "peak_gflops" in row]
+    if loop_rows:
+        lines += [
+            "",
+            "Recurrent-loop throughput of the B=64 forward calls (target: ours >= 60% of the "
+            "matmul peak at H >= 512); peak = a loop of T matrix products of the same sizes.",
+            "",
+            "| cell | sizes | ours GFLOP/s | Keras GFLOP/s | matmul peak GFLOP/s | ours/peak "
+            "| Keras/peak |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in loop_rows:
+            lines.append(
+                f"| {row['cell']} | {row['sizes']} | {_fmt(row['ours_gflops'], 1)} | "
+                f"{_fmt(row['keras_gflops'], 1)} | {_fmt(row['peak_gflops'], 1)} | "
+                f"{row['ours_of_peak']:.0%} | {row['keras_of_peak']:.0%} |"
+            )
+    if memory_rows:
+        lines += [
+            "",
+            "Peak memory of a training step (peak resident set size of a fresh process "
+            "after 3 steps; growth = over building the model and those steps, after the imports).",
+            "",
+            "| cell | sizes | ours MB | Keras MB | ours growth MB | Keras growth MB |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for row in memory_rows:
+            lines.append(
+                f"| {row['cell']} | {row['sizes']} | {row['ours_peak_mb']:.0f} | "
+                f"{row['keras_peak_mb']:.0f} | {row['ours_growth_mb']:.0f} | "
+                f"{row['keras_growth_mb']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path, rows):
+    keys = []
+    for row in rows:
+        keys += [key for key in row if key not in keys]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(path, rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratio_rows = [row for row in rows if not row["measure"].startswith("T ")]
+    scaling = [row for row in rows if row["measure"].startswith("T ")]
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    labels = [f"{r['cell']} {r['measure']} {r['sizes']}" for r in ratio_rows]
+    axes[0].barh(range(len(ratio_rows)), [r["ratio"] for r in ratio_rows], color="tab:blue")
+    axes[0].axvline(1.0, color="black", linewidth=1)
+    axes[0].set_yticks(range(len(ratio_rows)), labels, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel("time ours / Keras built-in (lower is better)")
+    for cell in CELLS:
+        points = [r for r in scaling if r["cell"] == cell]
+        if not points:
+            continue
+        steps = [int(r["sizes"].split("T=")[1].split()[0]) for r in points]
+        axes[1].loglog(steps, [r["ours_ms"] for r in points], "o-", label=f"{cell} ours")
+        axes[1].loglog(steps, [r["keras_ms"] for r in points], "x--", label=f"{cell} Keras")
+    axes[1].set_xlabel("timesteps T (B=64, H=128)")
+    axes[1].set_ylabel("forward ms")
+    axes[1].legend(fontsize=7)
+    axes[1].set_title("scaling with T (linear is slope 1)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def update_readme(table, readme=ROOT / "README.md"):
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"Expected the markers {README_START} and {README_END} in {readme}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+
+
+# -------------------------------------------------------------------- main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--timesteps", type=int, default=100)
-    parser.add_argument("--features", type=int, default=32)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--csv")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    parser.add_argument("--repeats", type=int, help="repeats per measure (default 9, quick 5)")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cell names")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--units", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(*args.memory_child, args.units)
+        return
 
-    print(
-        f"backend={keras.backend.backend()} B={args.batch} T={args.timesteps} "
-        f"D={args.features} H={args.units}, medians of {args.repeats} after warm-up"
-    )
+    cells = [name for name in args.cells.split(",") if name]
+    repeats = args.repeats or (5 if args.quick else 9)
+    train_units = (128,) if args.quick else (128, 512)
+    steps = (10, 100) if args.quick else (10, 100, 1000)
+    widths = (64, 256) if args.quick else (64, 256, 1024)
+    description = machine()
+    print(description, flush=True)
     rows = []
-    for name, (ours, builtin, kwargs) in PAIRS.items():
-        our_times = measure(ours, args, **kwargs)
-        builtin_times = measure(builtin, args, **kwargs)
-        for measure_name, seconds in our_times.items():
-            reference = builtin_times[measure_name]
-            rows.append((name, measure_name, seconds * 1e3, reference * 1e3, seconds / reference))
-    print(f"{'layer':<10} {'measure':<18} {'ours ms':>9} {'keras ms':>9} {'ratio':>6}")
-    for name, measure_name, ours_ms, keras_ms, ratio in rows:
-        print(f"{name:<10} {measure_name:<18} {ours_ms:9.3f} {keras_ms:9.3f} {ratio:6.2f}")
-    if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["layer", "measure", "ours_ms", "keras_ms", "ratio"])
-            writer.writerows(rows)
+    for units in train_units:
+        rows += measure_training(cells, units, max(3, repeats // (1 if units < 512 else 2)))
+    for batch in (1, 256):
+        rows += measure_inference(cells, batch, 128, 100, repeats, f"infer B={batch}")
+    for timesteps in steps:
+        rows += measure_inference(cells, 64, 128, timesteps, repeats, f"T {timesteps}")
+    for units in widths:
+
+        def peak(blocks, units=units):
+            return matmul_peak(64, FEATURES + units, blocks * units, 100, repeats)
+
+        rows += measure_inference(
+            cells, 64, units, 100, max(3, repeats // 2), f"H {units}", peak=peak
+        )
+    for row in rows:
+        print(
+            f"{row['cell']:<10} {row['measure']:<12} {row['sizes']:<20} "
+            f"ours {row['ours_ms']:9.3f} ms  keras {row['keras_ms']:9.3f} ms  "
+            f"ratio {row['ratio']:.2f}",
+            flush=True,
+        )
+    memory_rows = []
+    if not args.no_memory:
+        for units in train_units:
+            memory_rows += measure_memory(cells, units)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, memory_rows, description)
+    (out / "rnn.md").write_text(table)
+    write_csv(out / "rnn.csv", rows + memory_rows)
+    plot(out / "rnn.png", rows)
+    print(table)
+    if args.update_readme:
+        update_readme(table)
 
 
 if __name__ == "__main__":

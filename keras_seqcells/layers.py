@@ -6,7 +6,12 @@ import contextvars
 import keras
 from keras import ops
 
+# The loop of `keras.layers.RNN` on every backend (masks, go_backwards, unroll);
+# Keras exports it only through its private backend module.
+from keras.src import backend as keras_backend
+
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
+from keras_seqcells.cells.base import RecurrentCell
 
 # Config keys of the base Layer that belong to the RNN layer, not its cell.
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -29,6 +34,103 @@ def portable_graphs():
         yield
     finally:
         _PORTABLE_GRAPHS.reset(token)
+
+
+# Module switches (one-element lists, read when a layer is traced): the XLA
+# loop (`set_xla_loop`) and the fast path itself (off: the generic loop of
+# `keras.layers.RNN`, kept for comparisons in tests and benchmarks).
+_XLA_LOOP = [True]
+_FAST_PATH = [True]
+# Whether the fast path projects the inputs of all steps before the loop
+# (one large product) rather than step by step. Equally exact; off because it
+# measured slower on CPU (a wide time-major intermediate and its gradient).
+_PROJECT_FIRST = [False]
+
+
+def set_xla_loop(enabled):
+    """Turns the XLA-compiled loop of the layers on (default) or off.
+
+    It only matters on the TensorFlow backend, inside traced functions (see
+    `SeqCellRNN.inner_loop`). Returns the previous setting.
+    """
+    previous = _XLA_LOOP[0]
+    _XLA_LOOP[0] = bool(enabled)
+    return previous
+
+
+# The XLA loop wins where the per-step overhead dominates; for large steps
+# TensorFlow's own matrix products are faster on CPU. Above this many
+# floating-point operations in a step's two matrix products (with the batch
+# size, or per batch row when the batch size is not known when tracing) the
+# loop is not XLA-compiled.
+_XLA_MAX_STEP_FLOPS = 1e8
+_XLA_MAX_STEP_FLOPS_PER_ROW = 1.5e6
+
+
+def _use_xla_loop(sequences, cell):
+    """Whether the fast path runs as an XLA-compiled function here and now."""
+    if not _XLA_LOOP[0] or _PORTABLE_GRAPHS.get() or keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    # A number of steps unknown when tracing (e.g. `predict` after it relaxed
+    # its input signature) keeps the plain loop: that case is not verified
+    # under XLA.
+    if not tf.inside_function() or sequences.shape[1] is None:
+        return False
+    batch, features = sequences.shape[0], sequences.shape[-1]
+    row_flops = 2.0 * (features + cell.units) * len(cell.gate_names) * cell.units
+    if batch is None:
+        return row_flops <= _XLA_MAX_STEP_FLOPS_PER_ROW
+    return batch * row_flops <= _XLA_MAX_STEP_FLOPS
+
+
+def _xla_loop(loop, sequences, initial_state, mask):
+    """`loop(sequences, initial_state, mask, None, None)` as XLA-compiled functions.
+
+    The loop's gradient cannot leave an XLA function (its while-loop
+    accumulators are TensorLists, which do not cross the XLA boundary), so
+    the gradient is a second XLA function that recomputes the forward pass
+    and differentiates it.
+    """
+    import tensorflow as tf
+
+    n_states = len(initial_state)
+
+    def forward(sequences, *states):
+        last_output, outputs, new_states = loop(sequences, list(states), mask, None, None)
+        return (last_output, outputs, *new_states)
+
+    compiled_forward = tf.function(forward, jit_compile=True, autograph=False)
+
+    @tf.custom_gradient
+    def run(sequences, *states):
+        results = compiled_forward(sequences, *states)
+
+        def gradient(*upstream, variables=None):
+            variables = list(variables or [])
+
+            def backward(sequences, states, upstream):
+                with tf.GradientTape() as tape:
+                    tape.watch([sequences, *states])
+                    again = forward(sequences, *states)
+                grads = tape.gradient(
+                    again,
+                    [sequences, *states, *variables],
+                    output_gradients=list(upstream),
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                )
+                return grads
+
+            grads = tf.function(backward, jit_compile=True, autograph=False)(
+                sequences, list(states), list(upstream)
+            )
+            return grads[: 1 + n_states], grads[1 + n_states :]
+
+        return results, gradient
+
+    last_output, outputs, *new_states = run(sequences, *initial_state)
+    return last_output, outputs, new_states
 
 
 def _from_cell(attribute):
@@ -57,8 +159,8 @@ class SeqCellRNN(keras.layers.RNN):
 
     def __init__(self, cell, use_cudnn="auto", **kwargs):
         super().__init__(cell, **kwargs)
-        # Accepted for drop-in compatibility with the Keras layers; the cells'
-        # equations always run through the generic loop here.
+        # Accepted for drop-in compatibility with the Keras layers; no cuDNN
+        # kernel is used (see `inner_loop` for the paths that are).
         self.use_cudnn = _check_use_cudnn(use_cudnn)
 
     units = _from_cell("units")
@@ -148,6 +250,83 @@ class SeqCellRNN(keras.layers.RNN):
         if self.return_state:
             return output, *states
         return output
+
+    # -------------------------------------------------------------- the loop
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """Runs the cell over the sequence on the fastest exact path.
+
+        The fast path reads (and casts) the weights once before the loop,
+        applies the per-sequence input dropout mask to the whole sequence (as
+        the cell applies it step by step) and loops over the steps with the
+        equations of the cell (`RecurrentCell._recurrent_step`, the code the
+        cell itself runs) via Keras's backend `rnn` loop, so masking,
+        `go_backwards`, `unroll`, `zero_output_for_mask`, `return_sequences`
+        and the states behave exactly as in the generic loop of
+        `keras.layers.RNN`. Each step computes `x_t @ kernel + bias` and the
+        recurrent product: computing the input projection of all steps as
+        one product before the loop (`_PROJECT_FIRST`) is exact too, but
+        measured slower on CPU, with and without XLA, in training and
+        inference (a wide intermediate and its gradient).
+
+        On the TensorFlow backend, when the layer runs inside a traced
+        function (`predict`, `evaluate`, a `tf.function`) with
+        `training=False`, the whole loop is an XLA-compiled function
+        (`tf.function(jit_compile=True)`); its gradient, when one is taken, is
+        a second XLA function that recomputes the forward pass. The loop is
+        not XLA-compiled inside `portable_graphs()` (which keeps traced graphs
+        free of compiler-specific functions), in eager execution, in
+        training (where TensorFlow's own kernels are faster on CPU), for a
+        number of steps unknown when tracing, for
+        large steps (more than `_XLA_MAX_STEP_FLOPS` in a step's matrix
+        products, where they are faster too), or after
+        `keras_seqcells.layers.set_xla_loop(False)`.
+
+        The generic loop of `keras.layers.RNN` (the cell called once per
+        step) is used for a cell that is not a keras_seqcells cell.
+        """
+        if not _FAST_PATH[0] or not isinstance(self.cell, RecurrentCell):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        cell = self.cell
+        input_mask = None
+        if training and cell.dropout > 0:
+            input_mask = cell.get_dropout_mask(sequences[:, 0, :])
+        recurrent_mask = cell._recurrent_mask(initial_state[0], training)
+        if not training and _use_xla_loop(sequences, cell):
+            return _xla_loop(self._fast_loop, sequences, list(initial_state), mask)
+        return self._fast_loop(sequences, list(initial_state), mask, input_mask, recurrent_mask)
+
+    def _fast_loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
+        """The fast path: weights read once, then Keras's backend loop."""
+        cell = self.cell
+        project_first = _PROJECT_FIRST[0]
+        kernel, bias = cell._loop_input_weights()
+        recurrent_kernel = cell._loop_recurrent_kernel()
+        x = ops.cast(sequences, cell.compute_dtype)
+        if input_mask is not None:
+            x = x * ops.expand_dims(ops.cast(input_mask, x.dtype), 1)
+        if project_first:
+            batch, timesteps = ops.shape(x)[0], ops.shape(x)[1]
+            x = cell._project_inputs(ops.reshape(x, (-1, x.shape[-1])), kernel, bias)
+            x = ops.reshape(x, (batch, timesteps, x.shape[-1]))
+
+        def step(x_t, states):
+            projected = x_t if project_first else cell._project_inputs(x_t, kernel, bias)
+            output, new_states, _ = cell._recurrent_step(
+                projected, states, recurrent_mask, recurrent_kernel
+            )
+            return ops.cast(output, cell.compute_dtype), new_states
+
+        return keras_backend.rnn(
+            step,
+            x,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -293,27 +293,71 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             )
         return states
 
-    def _recurrent_input(self, h, training):
-        """The previous hidden state as it enters the recurrent products."""
+    def _recurrent_mask(self, h, training):
+        """The sequence's recurrent dropout mask on `h_{t-1}`, or None."""
         if training and self.recurrent_dropout > 0:
-            h = h * ops.cast(self.get_recurrent_dropout_mask(h), h.dtype)
+            return self.get_recurrent_dropout_mask(h)
+        return None
+
+    def _recurrent_input(self, h, recurrent_mask):
+        """The previous hidden state as it enters the recurrent products."""
+        if recurrent_mask is not None:
+            h = h * ops.cast(recurrent_mask, h.dtype)
         return ops.cast(h, self.compute_dtype)
 
     def _input_projection(self, x):
         """`x @ kernel + bias` in the compute dtype, all gate blocks fused."""
-        z = ops.matmul(x, ops.cast(self.kernel, self.compute_dtype))
-        if self.use_bias:
-            z = z + ops.cast(self.bias, self.compute_dtype)
+        return self._project_inputs(x, *self._loop_input_weights())
+
+    def _loop_input_weights(self):
+        """`(kernel, bias)` cast to the compute dtype (`bias` None without bias)."""
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        bias = ops.cast(self.bias, self.compute_dtype) if self.use_bias else None
+        return kernel, bias
+
+    @staticmethod
+    def _project_inputs(x, kernel, bias):
+        """`x @ kernel + bias` with weights from `_loop_input_weights()`."""
+        z = ops.matmul(x, kernel)
+        if bias is not None:
+            z = z + bias
         return z
 
-    def _recurrent_projection(self, h, columns=slice(None)):
-        kernel = ops.cast(self.recurrent_kernel, self.compute_dtype)
-        return ops.matmul(h, kernel[:, columns])
+    def _recurrent_projection(self, h, recurrent_kernel, columns=None):
+        """`h @ recurrent_kernel[:, columns]`; the kernel is in the compute dtype."""
+        if columns is not None:
+            recurrent_kernel = recurrent_kernel[:, columns]
+        return ops.matmul(h, recurrent_kernel)
+
+    def _loop_recurrent_kernel(self):
+        """The recurrent kernel as the steps use it: cast to the compute dtype."""
+        return ops.cast(self.recurrent_kernel, self.compute_dtype)
 
     def _to_state(self, x):
         return ops.cast(x, self.state_dtype)
 
     def _step(self, x, states, training):
+        """One step from the (dropped-out) input `x` in the compute dtype."""
+        recurrent_mask = self._recurrent_mask(states[0], training)
+        return self._recurrent_step(
+            self._input_projection(x), states, recurrent_mask, self._loop_recurrent_kernel()
+        )
+
+    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
+        """One step from the input projection `x @ kernel + bias`.
+
+        Args:
+            projected: `self._input_projection(x)` for the step, shape
+                `(batch, n_blocks * units)` in the compute dtype. The layers'
+                fast path computes it for all steps at once before the loop.
+            states: the previous states, in the state dtype.
+            recurrent_mask: the recurrent dropout mask on `h_{t-1}`, or None.
+            recurrent_kernel: `self._loop_recurrent_kernel()`, read once
+                before the loop by the layers' fast path.
+
+        Returns:
+            `(output, new_states, gates)` as described in the class docstring.
+        """
         raise NotImplementedError
 
     # --------------------------------------------------------- named weights

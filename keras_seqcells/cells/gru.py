@@ -152,16 +152,20 @@ class GRUCell(RecurrentCell):
 
         return chrono_update
 
-    def _step(self, x, states, training):
+    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
         (h_prev,) = states
         units = self.units
-        x_z, x_r, x_h = ops.split(self._to_state(self._input_projection(x)), 3, axis=-1)
-        h_in = self._recurrent_input(h_prev, training)
+        x_z, x_r, x_h = ops.split(self._to_state(projected), 3, axis=-1)
+        h_in = self._recurrent_input(h_prev, recurrent_mask)
         if self.reset_after:
-            h_z, h_r, h_h = ops.split(self._to_state(self._recurrent_projection(h_in)), 3, axis=-1)
+            h_z, h_r, h_h = ops.split(
+                self._to_state(self._recurrent_projection(h_in, recurrent_kernel)), 3, axis=-1
+            )
         else:
             h_z, h_r = ops.split(
-                self._to_state(self._recurrent_projection(h_in, slice(0, 2 * units))),
+                self._to_state(
+                    self._recurrent_projection(h_in, recurrent_kernel, slice(0, 2 * units))
+                ),
                 2,
                 axis=-1,
             )
@@ -172,7 +176,10 @@ class GRUCell(RecurrentCell):
         else:
             reset_h = ops.cast(r * self._to_state(h_in), self.compute_dtype)
             h_tilde = self.activation(
-                x_h + self._to_state(self._recurrent_projection(reset_h, slice(2 * units, None)))
+                x_h
+                + self._to_state(
+                    self._recurrent_projection(reset_h, recurrent_kernel, slice(2 * units, None))
+                )
             )
         h = (1.0 - z) * h_prev + z * h_tilde
         return h, [h], {"z": z, "r": r, "h_tilde": h_tilde, "h": h}

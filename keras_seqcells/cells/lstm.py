@@ -173,11 +173,10 @@ class LSTMCell(RecurrentCell):
 
         return forget_bias_one
 
-    def _step(self, x, states, training):
+    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
         h_prev, c_prev = states
-        z = self._input_projection(x) + self._recurrent_projection(
-            self._recurrent_input(h_prev, training)
-        )
+        h_in = self._recurrent_input(h_prev, recurrent_mask)
+        z = projected + self._recurrent_projection(h_in, recurrent_kernel)
         z_i, z_f, z_c, z_o = ops.split(self._to_state(z), 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)

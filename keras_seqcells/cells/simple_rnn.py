@@ -141,11 +141,10 @@ class SimpleRNNCell(RecurrentCell):
                 constraint=self.bias_constraint,
             )
 
-    def _step(self, x, states, training):
+    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
         (h_prev,) = states
-        z = self._input_projection(x) + self._recurrent_projection(
-            self._recurrent_input(h_prev, training)
-        )
+        h_in = self._recurrent_input(h_prev, recurrent_mask)
+        z = projected + self._recurrent_projection(h_in, recurrent_kernel)
         h = self.activation(self._to_state(z))
         gates = {"h": h}
         if self.output_units is None:
