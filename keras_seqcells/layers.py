@@ -41,10 +41,6 @@ def portable_graphs():
 # `keras.layers.RNN`, kept for comparisons in tests and benchmarks).
 _XLA_LOOP = [True]
 _FAST_PATH = [True]
-# Whether the fast path projects the inputs of all steps before the loop
-# (one large product) rather than step by step. Equally exact; off because it
-# measured slower on CPU (a wide time-major intermediate and its gradient).
-_PROJECT_FIRST = [False]
 
 
 def set_xla_loop(enabled):
@@ -263,10 +259,9 @@ class SeqCellRNN(keras.layers.RNN):
         `go_backwards`, `unroll`, `zero_output_for_mask`, `return_sequences`
         and the states behave exactly as in the generic loop of
         `keras.layers.RNN`. Each step computes `x_t @ kernel + bias` and the
-        recurrent product: computing the input projection of all steps as
-        one product before the loop (`_PROJECT_FIRST`) is exact too, but
-        measured slower on CPU, with and without XLA, in training and
-        inference (a wide intermediate and its gradient).
+        recurrent product (computing the input projection of all steps as
+        one product before the loop measured slower on CPU, with and without
+        XLA, in training and inference: a wide intermediate and its gradient).
 
         On the TensorFlow backend, when the layer runs inside a traced
         function (`predict`, `evaluate`, a `tf.function`) with
@@ -298,19 +293,14 @@ class SeqCellRNN(keras.layers.RNN):
     def _fast_loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
         """The fast path: weights read once, then Keras's backend loop."""
         cell = self.cell
-        project_first = _PROJECT_FIRST[0]
         kernel, bias = cell._loop_input_weights()
         recurrent_kernel = cell._loop_recurrent_kernel()
         x = ops.cast(sequences, cell.compute_dtype)
         if input_mask is not None:
             x = x * ops.expand_dims(ops.cast(input_mask, x.dtype), 1)
-        if project_first:
-            batch, timesteps = ops.shape(x)[0], ops.shape(x)[1]
-            x = cell._project_inputs(ops.reshape(x, (-1, x.shape[-1])), kernel, bias)
-            x = ops.reshape(x, (batch, timesteps, x.shape[-1]))
 
         def step(x_t, states):
-            projected = x_t if project_first else cell._project_inputs(x_t, kernel, bias)
+            projected = cell._project_inputs(x_t, kernel, bias)
             output, new_states, _ = cell._recurrent_step(
                 projected, states, recurrent_mask, recurrent_kernel
             )

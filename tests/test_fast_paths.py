@@ -1,8 +1,8 @@
 """Every fast path of the layers computes the specification's equations exactly.
 
 The layers run the cells through `SeqCellRNN.inner_loop`'s fast path: eagerly,
-in a traced function (plain operations), XLA-compiled (TensorFlow, inference)
-and with the input projection of all steps computed first. Each is checked
+in a traced function (plain operations) and XLA-compiled (TensorFlow,
+inference). Each is checked
 against the float64 NumPy reference (masks with fully masked rows,
 `go_backwards`, `unroll`, stateful layers, `return_state`) and against the
 generic `keras.layers.RNN` loop where the reference has no counterpart
@@ -22,7 +22,7 @@ from tests.cases import CASE_IDS, CASES
 from tests.test_reference import BATCH, INPUT_DIM, UNITS, Problem
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"
-PATHS = ["eager", "project_first", "generic"] + (["graph", "xla"] if TENSORFLOW else [])
+PATHS = ["eager", "generic"] + (["graph", "xla"] if TENSORFLOW else [])
 # Sample 0 skips middle steps, sample 1 is fully masked, sample 2 skips the end.
 MASK = np.array(
     [
@@ -37,21 +37,19 @@ with_path = pytest.mark.parametrize("path", PATHS)
 
 
 @contextlib.contextmanager
-def switches(fast=True, xla=True, project_first=False):
-    saved = (ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0], ks_layers._PROJECT_FIRST[0])
+def switches(fast=True, xla=True):
+    saved = (ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0])
     ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0] = fast, xla
-    ks_layers._PROJECT_FIRST[0] = project_first
     try:
         yield
     finally:
-        ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0], ks_layers._PROJECT_FIRST[0] = saved
+        ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0] = saved
 
 
 def call(layer, path, *args, **kwargs):
     """Calls `layer` on the given path; "graph" and "xla" trace a `tf.function`."""
     settings = {
         "eager": {},
-        "project_first": {"project_first": True},
         "generic": {"fast": False},
         "graph": {"xla": False},
         "xla": {},
@@ -190,7 +188,7 @@ def test_stateful_fast_paths_match_reference(case, path):
 
 
 @with_case
-@pytest.mark.parametrize("path", ["eager", "project_first"] + (["graph"] if TENSORFLOW else []))
+@pytest.mark.parametrize("path", ["eager"] + (["graph"] if TENSORFLOW else []))
 def test_dropout_fast_paths_match_generic_loop(case, path):
     """Same seed, same per-sequence masks: the fast path equals the generic loop."""
     kwargs = {"dropout": 0.3, "recurrent_dropout": 0.4, "seed": 7, "return_sequences": True}
