@@ -1,6 +1,7 @@
 """Export reliability: killed exports, damaged SavedModels, unsafe paths, concurrency, graphs."""
 
 import concurrent.futures
+import contextlib
 import os
 import pathlib
 import re
@@ -99,30 +100,41 @@ KILLED_EXPORT = textwrap.dedent(
 )
 
 
-def _kill_an_export(stage, cwd):
-    """Runs KILLED_EXPORT until it stops at `stage`, then sends it SIGKILL."""
+@contextlib.contextmanager
+def _python_child(script, argument, cwd, **streams):
+    """`python -c script argument` in `cwd`, killed (if still running) and reaped on exit."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_EXPORT, stage],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-c", script, argument], cwd=cwd, env=env, text=True, **streams
     )
     try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _sigkill(child):
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+
+
+def _kill_an_export(stage, cwd):
+    """Runs KILLED_EXPORT until it stops at `stage`, then sends it SIGKILL."""
+    with _python_child(
+        KILLED_EXPORT, stage, cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as child:
         deadline = time.monotonic() + 90
         while not (cwd / "ready").exists():
             if child.poll() is not None:
                 pytest.fail(f"the export ended before its stop: {child.stderr.read()[-2000:]!r}")
             assert time.monotonic() < deadline, "the export never reached its stop"
             time.sleep(0.05)
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stderr.close()
+        _sigkill(child)
     return child.pid
 
 
@@ -219,28 +231,19 @@ def test_exports_killed_at_random_moments_never_leave_a_partial_version(mode, in
     # No hook: the kill lands wherever the export happens to be (tracing, writing,
     # checking, renaming, removing), 6 times over.
     export(sequence_model("gru"), "saved_models/m")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     rng = np.random.default_rng(0 if mode == "overwrite" else 1)
     caught_mid_export = 0
     for _ in range(6):
-        child = subprocess.Popen(
-            [sys.executable, "-c", EXPORT_FOREVER, mode.split()[0]],
-            cwd=in_tmp,
-            env=env,
+        with _python_child(
+            EXPORT_FOREVER,
+            mode.split()[0],
+            in_tmp,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
+        ) as child:
             assert child.stdout.readline().strip() == "exporting"
             time.sleep(rng.uniform(0.2, 4.0))
-            child.send_signal(signal.SIGKILL)
-            assert child.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            child.stdout.close()
+            _sigkill(child)
         found = versions("saved_models/m")
         assert found and (mode == "new versions" or found == [1])
         _assert_nothing_servable_is_partial("saved_models/m")
