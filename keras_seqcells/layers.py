@@ -82,12 +82,15 @@ def _use_xla_loop(sequences, cell):
 
 
 def _xla_loop(loop, sequences, initial_state, mask):
-    """`loop(sequences, initial_state, mask, None, None)` as XLA-compiled functions.
+    """`loop(sequences, initial_state, mask, None, None)` as one XLA-compiled function.
 
     The loop's gradient cannot leave an XLA function (its while-loop
     accumulators are TensorLists, which do not cross the XLA boundary), so
-    the gradient is a second XLA function that recomputes the forward pass
-    and differentiates it.
+    inside the compiled function the loop has a custom gradient that
+    recomputes the forward pass and differentiates it. The forward pass
+    then hands no intermediates to its gradient, and the gradient is a
+    second XLA function. A custom gradient around a nested compiled function
+    instead measured 0.1-0.3 ms slower per call at batch 1.
     """
     import tensorflow as tf
 
@@ -97,12 +100,8 @@ def _xla_loop(loop, sequences, initial_state, mask):
         last_output, outputs, new_states = loop(sequences, list(states), mask, None, None)
         return (last_output, outputs, *new_states)
 
-    compiled_forward = tf.function(forward, jit_compile=True, autograph=False)
-
     @tf.custom_gradient
     def run(sequences, *states):
-        results = compiled_forward(sequences, *states)
-
         def gradient(*upstream, variables=None):
             variables = list(variables or [])
 
@@ -110,22 +109,22 @@ def _xla_loop(loop, sequences, initial_state, mask):
                 with tf.GradientTape() as tape:
                     tape.watch([sequences, *states])
                     again = forward(sequences, *states)
-                grads = tape.gradient(
+                return tape.gradient(
                     again,
                     [sequences, *states, *variables],
                     output_gradients=list(upstream),
                     unconnected_gradients=tf.UnconnectedGradients.ZERO,
                 )
-                return grads
 
             grads = tf.function(backward, jit_compile=True, autograph=False)(
                 sequences, list(states), list(upstream)
             )
             return grads[: 1 + n_states], grads[1 + n_states :]
 
-        return results, gradient
+        return forward(sequences, *states), gradient
 
-    last_output, outputs, *new_states = run(sequences, *initial_state)
+    compiled = tf.function(run, jit_compile=True, autograph=False)
+    last_output, outputs, *new_states = compiled(sequences, *initial_state)
     return last_output, outputs, new_states
 
 

@@ -242,30 +242,41 @@ def test_mixed_precision_fast_paths_match_float32(case, path, policy):
 
 
 @pytest.mark.skipif(not TENSORFLOW, reason="the XLA-compiled loop is TensorFlow's")
+@pytest.mark.parametrize("tape", ["inside", "outside"])
 @with_case
-def test_gradients_through_the_xla_loop(case):
+def test_gradients_through_the_xla_loop(case, tape):
+    """A tape inside the traced function, or around a call of it."""
     import tensorflow as tf
 
     x = tf.constant(np.random.default_rng(0).normal(size=(BATCH, 6, INPUT_DIM)), tf.float32)
     h0 = tf.constant(np.random.default_rng(1).normal(size=(BATCH, UNITS)), tf.float32)
     layer = case.layer(UNITS, return_sequences=True)
     layer.build((BATCH, None, INPUT_DIM))
-    initial = [h0] * len(layer.cell._state_sizes())
 
-    def gradients(x, h0):
+    def loss(x, h0):
+        initial = [h0] * len(layer.cell._state_sizes())
+        return tf.reduce_sum(layer(x, initial_state=initial, mask=MASK[:, :6]) ** 2)
+
+    def gradients_inside(x, h0):
         with tf.GradientTape() as tape:
             tape.watch([x, h0])
-            initial = [h0] * len(layer.cell._state_sizes())
-            loss = tf.reduce_sum(layer(x, initial_state=initial, mask=MASK[:, :6]) ** 2)
-        return tape.gradient(loss, [x, h0, *layer.trainable_variables])
+            value = loss(x, h0)
+        return tape.gradient(value, [x, h0, *layer.trainable_variables])
+
+    def gradients(traced_loss):
+        if tape == "inside":
+            return tf.function(gradients_inside)(x, h0)
+        with tf.GradientTape() as outer_tape:
+            outer_tape.watch([x, h0])
+            value = traced_loss(x, h0)
+        return outer_tape.gradient(value, [x, h0, *layer.trainable_variables])
 
     with switches(xla=True):
-        assert xla_compiled(gradients, x, h0)
-        compiled = tf.function(gradients)(x, h0)
+        assert xla_compiled(gradients_inside, x, h0)
+        compiled = gradients(tf.function(loss))
     with switches(xla=False):
-        assert not xla_compiled(gradients, x, h0)
-        plain = tf.function(gradients)(x, h0)
-    assert len(initial) >= 1
+        assert not xla_compiled(gradients_inside, x, h0)
+        plain = gradients(tf.function(loss))
     for got, want in zip(compiled, plain, strict=True):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
 
