@@ -1,0 +1,37 @@
+"""The speed benchmark runs end to end and writes its table, CSV and plot."""
+
+import csv
+
+import pytest
+
+from benchmarks import rnn
+
+
+def test_quick_benchmark_writes_results(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{rnn.README_START}\nold\n{rnn.README_END}\nafter\n")
+    rnn.main(
+        ["--quick", "--repeats", "1", "--cells", "SimpleRNN", "--no-memory", "--out", str(tmp_path)]
+    )
+    table = (tmp_path / "rnn.md").read_text()
+    for measure in ("train", "infer B=1", "infer B=256", "T 100", "H 256"):
+        assert f"| SimpleRNN | {measure} |" in table
+    with open(tmp_path / "rnn.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(float(row["ratio"]) > 0 for row in rows)
+    peak_rows = [row for row in rows if row["peak_gflops"]]
+    assert {row["measure"] for row in peak_rows} == {"infer B=1", "infer B=256", "H 64", "H 256"}
+    assert (tmp_path / "rnn.png").stat().st_size > 0
+
+    rnn.update_readme(table, readme=readme)
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n")
+    assert "old" not in text and "| SimpleRNN | train |" in text
+
+
+def test_update_readme_refuses_a_readme_without_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="Expected the markers"):
+        rnn.update_readme("table\n", readme=readme)
+    assert readme.read_text() == "no markers\n"
