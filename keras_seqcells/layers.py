@@ -128,6 +128,22 @@ def _xla_loop(loop, sequences, initial_state, mask):
     return last_output, outputs, new_states
 
 
+def _cudnn_equations(cell, unroll):
+    """Whether cuDNN's LSTM/GRU equations are the cell's: its activations and a bias."""
+    return (
+        cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and cell.use_bias
+        and not unroll
+    )
+
+
+def _gpu_available():
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def _from_cell(attribute):
     return property(
         lambda self: getattr(self.cell, attribute),
@@ -154,9 +170,16 @@ class SeqCellRNN(keras.layers.RNN):
 
     def __init__(self, cell, use_cudnn="auto", **kwargs):
         super().__init__(cell, **kwargs)
-        # Accepted for drop-in compatibility with the Keras layers; no cuDNN
-        # kernel is used (see `inner_loop` for the paths that are).
         self.use_cudnn = _check_use_cudnn(use_cudnn)
+        # As in `keras.layers.LSTM`: where a cuDNN kernel may run, a model
+        # holding the layer is not XLA-compiled (the kernel has no XLA form).
+        if (
+            keras.backend.backend() == "tensorflow"
+            and self.use_cudnn in ("auto", True)
+            and self._cudnn_supported()
+            and _gpu_available()
+        ):
+            self.supports_jit = False
 
     units = _from_cell("units")
     activation = _from_cell("activation")
@@ -275,6 +298,10 @@ class SeqCellRNN(keras.layers.RNN):
         products, where they are faster too), or after
         `keras_seqcells.layers.set_xla_loop(False)`.
 
+        On a GPU, an LSTM, or a GRU with `reset_after=True`, runs Keras's
+        cuDNN kernel instead wherever its equations are the cell's (see
+        `_cudnn_applies` and the layers' `use_cudnn`).
+
         The generic loop of `keras.layers.RNN` (the cell called once per
         step) is used for a cell that is not a keras_seqcells cell.
         """
@@ -285,18 +312,86 @@ class SeqCellRNN(keras.layers.RNN):
         if training and cell.dropout > 0:
             input_mask = cell.get_dropout_mask(sequences[:, 0, :])
         recurrent_mask = cell._recurrent_mask(initial_state[0], training)
+        if self._cudnn_applies(mask, recurrent_mask):
+            try:
+                outputs = self._cudnn_loop(self._dropped_out(sequences, input_mask), initial_state)
+            except NotImplementedError:
+                pass  # No GPU, or no cuDNN op: the fast path below.
+            else:
+                if keras.backend.backend() == "tensorflow":
+                    self.supports_jit = False
+                return outputs
+        if self.use_cudnn is True:
+            raise ValueError(
+                "Expected a configuration that Keras's cuDNN kernel supports with "
+                f"`use_cudnn=True` ({self._CUDNN_CONDITIONS}). Received: use_cudnn=True for "
+                f"layer {self.name!r}. Pass use_cudnn='auto' to fall back to the other paths."
+            )
         if not training and _use_xla_loop(sequences, cell):
             return _xla_loop(self._fast_loop, sequences, list(initial_state), mask)
         return self._fast_loop(sequences, list(initial_state), mask, input_mask, recurrent_mask)
+
+    # ------------------------------------------------------------ cuDNN path
+    _CUDNN_CONDITIONS = (
+        "an LSTM, or a GRU with reset_after=True; a GPU; tanh and sigmoid activations; "
+        "use_bias=True; unroll=False; float32 compute dtype; no mask; no recurrent dropout; "
+        "outside portable_graphs()"
+    )
+
+    def _cudnn_supported(self):
+        """Whether the layer's configuration (not the call) suits Keras's cuDNN kernel."""
+        return False
+
+    def _cudnn_applies(self, mask, recurrent_mask):
+        """Whether this call may run Keras's cuDNN kernel (when the device has one).
+
+        The kernel computes the cell's equations only where they coincide
+        with cuDNN's, in float32 (mixed precision computes the gates in
+        float32, cuDNN would not), without a mask (cuDNN refuses masks that
+        are not right-padded, and the JAX kernel takes none) and without
+        recurrent dropout; exports (`portable_graphs()`) never hold it.
+        """
+        return (
+            self.use_cudnn in ("auto", True)
+            and mask is None
+            and recurrent_mask is None
+            and self.cell.compute_dtype == "float32"
+            and self.cell.state_dtype == "float32"
+            and not _PORTABLE_GRAPHS.get()
+            and self._cudnn_supported()
+        )
+
+    def _cudnn_loop(self, sequences, initial_state):
+        """`(last_output, outputs, states)` from Keras's cuDNN kernel.
+
+        Raises NotImplementedError where the backend or the device has none.
+        """
+        raise NotImplementedError
+
+    def _cudnn_options(self):
+        """The keyword arguments that Keras's cuDNN kernels share."""
+        return {
+            "activation": self.cell.activation,
+            "recurrent_activation": self.cell.recurrent_activation,
+            "return_sequences": self.return_sequences,
+            "go_backwards": self.go_backwards,
+            "unroll": self.unroll,
+        }
+
+    # -------------------------------------------------------------- fast path
+    def _dropped_out(self, sequences, input_mask):
+        """The sequences in the compute dtype, times the sequence's input dropout mask."""
+        x = ops.cast(sequences, self.cell.compute_dtype)
+        if input_mask is not None:
+            x = x * ops.expand_dims(ops.cast(input_mask, x.dtype), 1)
+        return x
 
     def _fast_loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
         """The fast path: weights read once, then Keras's backend loop."""
         cell = self.cell
         kernel, bias = cell._loop_input_weights()
         recurrent_kernel = cell._loop_recurrent_kernel()
-        x = ops.cast(sequences, cell.compute_dtype)
-        if input_mask is not None:
-            x = x * ops.expand_dims(ops.cast(input_mask, x.dtype), 1)
+        x = self._dropped_out(sequences, input_mask)
 
         def step(x_t, states):
             projected = cell._project_inputs(x_t, kernel, bias)
@@ -471,8 +566,13 @@ class LSTM(SeqCellRNN):
         activity_regularizer: Regularizer of the layer's output.
         return_sequences, return_state, go_backwards, stateful, unroll: as
             for `keras.layers.RNN` (see `SimpleRNN`).
-        use_cudnn: `"auto"`, True or False. Accepted for compatibility with
-            `keras.layers.LSTM`; it changes nothing here.
+        use_cudnn: `"auto"` (default), True or False. With `"auto"`, Keras's
+            cuDNN kernel (`keras.layers.LSTM`'s, on the TensorFlow and JAX
+            backends) runs the layer on a GPU where its equations are these:
+            tanh and sigmoid activations, a bias, float32, no mask, no
+            recurrent dropout, `unroll=False`, outside
+            `keras_seqcells.layers.portable_graphs()`. True raises an error
+            where it cannot run; False never uses it.
         **kwargs: Base layer keyword arguments (`name`, `dtype`,
             `zero_output_for_mask`, and the legacy `implementation`, which is
             accepted and changes nothing).
@@ -560,6 +660,26 @@ class LSTM(SeqCellRNN):
         )
 
     recurrent_activation = _from_cell("recurrent_activation")
+
+    def _cudnn_supported(self):
+        return keras.backend.backend() in ("tensorflow", "jax") and _cudnn_equations(
+            self.cell, self.unroll
+        )
+
+    def _cudnn_loop(self, sequences, initial_state):
+        cell = self.cell
+        h, c = initial_state
+        return keras_backend.lstm(
+            sequences,
+            h,
+            c,
+            None,
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            **self._cudnn_options(),
+        )
+
     unit_forget_bias = _from_cell("unit_forget_bias")
     chrono_init = _from_cell("chrono_init")
 
@@ -594,8 +714,15 @@ class GRU(SeqCellRNN):
         activity_regularizer: Regularizer of the layer's output.
         return_sequences, return_state, go_backwards, stateful, unroll: as
             for `keras.layers.RNN` (see `SimpleRNN`).
-        use_cudnn: `"auto"`, True or False. Accepted for compatibility with
-            `keras.layers.GRU`; it changes nothing here.
+        use_cudnn: `"auto"` (default), True or False. With `"auto"`, Keras's
+            cuDNN kernel (`keras.layers.GRU`'s, on the TensorFlow backend)
+            runs the layer on a GPU where its equations are these:
+            `reset_after=True`, tanh and sigmoid activations, a bias,
+            float32, no mask, no recurrent dropout, `unroll=False`, outside
+            `keras_seqcells.layers.portable_graphs()`. The update gate's
+            weights and bias are negated on the way in (cuDNN's gate weights
+            the old state). True raises an error where it cannot run; False
+            never uses it.
         **kwargs: Base layer keyword arguments (`name`, `dtype`,
             `zero_output_for_mask`, and the legacy `implementation`, which is
             accepted and changes nothing).
@@ -682,6 +809,38 @@ class GRU(SeqCellRNN):
     recurrent_activation = _from_cell("recurrent_activation")
     reset_after = _from_cell("reset_after")
     chrono_init = _from_cell("chrono_init")
+
+    def _cudnn_supported(self):
+        # Only TensorFlow's `gru` is a cuDNN kernel; JAX's is a scan that is
+        # slower than the fast path.
+        return (
+            keras.backend.backend() == "tensorflow"
+            and self.cell.reset_after
+            and _cudnn_equations(self.cell, self.unroll)
+        )
+
+    def _cudnn_loop(self, sequences, initial_state):
+        cell = self.cell
+        units = cell.units
+
+        def old_state_convention(weights):
+            # cuDNN's update gate weights the old state, ours the candidate;
+            # with sigmoid(-a) = 1 - sigmoid(a), negating the gate's block
+            # (the first) maps one onto the other.
+            return ops.concatenate([-weights[..., :units], weights[..., units:]], axis=-1)
+
+        bias = old_state_convention(cell.bias)
+        return keras_backend.gru(
+            sequences,
+            initial_state[0],
+            None,
+            kernel=old_state_convention(cell.kernel),
+            recurrent_kernel=old_state_convention(cell.recurrent_kernel),
+            # Input and recurrent biases; the recurrent one is zero here.
+            bias=ops.stack([bias, ops.zeros_like(bias)]),
+            reset_after=True,
+            **self._cudnn_options(),
+        )
 
 
 #: The layer of each cell name, as tasks, builders and the command line spell it.
