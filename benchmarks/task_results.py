@@ -4,7 +4,8 @@ For each task and cell (`simple_rnn`, `lstm`, `gru`) it trains with the task's
 recommended settings on the shipped data, then reports the held-out metric
 beside the task's baselines, the epochs run and the training time. The table
 replaces the lines between the markers `<!-- task-results:start -->` and
-`<!-- task-results:end -->` of README.md.
+`<!-- task-results:end -->` of README.md; a run of some tasks or cells
+replaces only their rows and keeps the others.
 
     python -m benchmarks.task_results                  # all tasks (tens of minutes)
     python -m benchmarks.task_results --task tagging   # one task
@@ -45,7 +46,35 @@ def run(task_names, cells, output_root):
     return rows
 
 
+def _key(row):
+    """The (task, cell) of a table row."""
+    return tuple(cell.strip() for cell in row.strip("|").split("|")[:2])
+
+
+def merge_rows(old_rows, new_rows):
+    """`old_rows` with the rows of `new_rows`' (task, cell) pairs replaced, in
+    place; the new pairs not in `old_rows` come after the rest of their task
+    (or at the end)."""
+    new = {_key(row): row for row in new_rows}
+    merged = [new.pop(_key(row), row) for row in old_rows]
+    for key, row in new.items():
+        same_task = [i for i, old in enumerate(merged) if _key(old)[0] == key[0]]
+        merged.insert(same_task[-1] + 1 if same_task else len(merged), row)
+    return merged
+
+
 def update_readme(rows):
+    text = README.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    match = pattern.search(text)
+    if not match:
+        raise SystemExit(f"README.md has no {START} ... {END} markers")
+    old_rows = [
+        line
+        for line in match.group(0).splitlines()[1:-1]
+        if line.startswith("| ") and not line.startswith(("| task |", "| --- |"))
+    ]
+    rows = merge_rows(old_rows, rows)
     machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     table = "\n".join(
         [
@@ -59,10 +88,6 @@ def update_readme(rows):
             END,
         ]
     )
-    text = README.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"README.md has no {START} ... {END} markers")
     README.write_text(pattern.sub(lambda _: table, text))
     print(table)
 

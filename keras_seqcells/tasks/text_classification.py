@@ -79,14 +79,27 @@ def _as_arrays(pairs):
 
 
 class TextClassification(Task):
-    """Binary sentiment of sentences or reviews, from raw strings."""
+    """Binary sentiment of sentences or reviews, from raw strings.
+
+    Args:
+        max_tokens: Size of the vocabulary (the most frequent training words,
+            with the padding and out-of-vocabulary tokens).
+        sequence_length: Tokens kept per text (longer texts are truncated;
+            the longest rt-polarity sentence has 59).
+        embedding_dim: Size of the word embeddings (on rt-polarity, held-out
+            accuracy rose with it from 32 to 128 and fell at 256).
+        dropout: Rate of the dropout on the embeddings (whole channels) and
+            on the encoder's output.
+    """
 
     name = "text-classification"
     metric = "accuracy"
     default_source = "rt-polarity"
-    recommended_settings = {"cell": "gru", "units": 32, "epochs": 6, "learning_rate": 2e-3}
+    # The validation loss is lowest after two or three epochs (the model then
+    # grows overconfident): early stopping usually ends training after epoch 4 or 5.
+    recommended_settings = {"cell": "gru", "units": 64, "epochs": 8, "learning_rate": 1e-3}
 
-    def __init__(self, max_tokens=10000, sequence_length=60, embedding_dim=32, dropout=0.5):
+    def __init__(self, max_tokens=10000, sequence_length=60, embedding_dim=128, dropout=0.5):
         for name, value in (
             ("max_tokens", max_tokens),
             ("sequence_length", sequence_length),
