@@ -359,10 +359,23 @@ def test_chrono_init_errors_are_clear():
 
 def test_chrono_init_makes_lstm_gradients_reach_far_back():
     x = np.random.default_rng(5).normal(size=(8, 80, 2)).astype("float32")
-    plain = ks.gradient_flow(ks.LSTM(16, seed=0), x)
-    chrono = ks.gradient_flow(ks.LSTM(16, seed=0, chrono_init=80), x)
-    assert chrono["h"][0] > 1000 * plain["h"][0]
-    assert chrono["x"][0] / chrono["x"][-1] > 1000 * plain["x"][0] / plain["x"][-1]
+
+    def lstm(**kwargs):
+        # Seeded weights: the test must not depend on the tests run before it.
+        return ks.LSTM(
+            16,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=0),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=1),
+            seed=0,
+            **kwargs,
+        )
+
+    plain = ks.gradient_flow(lstm(), x)
+    chrono = ks.gradient_flow(lstm(chrono_init=80), x)
+    # Over eight weight seeds the ratios were 970 to 99,000 for h and 3,500
+    # to 960,000 for x.
+    assert chrono["h"][0] > 100 * plain["h"][0]
+    assert chrono["x"][0] / chrono["x"][-1] > 100 * plain["x"][0] / plain["x"][-1]
 
 
 # ------------------------------------------------- the long-range experiment
