@@ -662,9 +662,12 @@ class LSTM(SeqCellRNN):
     recurrent_activation = _from_cell("recurrent_activation")
 
     def _cudnn_supported(self):
-        return keras.backend.backend() in ("tensorflow", "jax") and _cudnn_equations(
-            self.cell, self.unroll
-        )
+        backend = keras.backend.backend()
+        # JAX's kernel returns a backward sequence in input order; Keras's
+        # loop, and so this layer, returns it in processing order.
+        if backend == "jax" and self.go_backwards and self.return_sequences:
+            return False
+        return backend in ("tensorflow", "jax") and _cudnn_equations(self.cell, self.unroll)
 
     def _cudnn_loop(self, sequences, initial_state):
         cell = self.cell

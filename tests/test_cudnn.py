@@ -102,10 +102,12 @@ def test_cudnn_path_matches_the_fast_path(
         return_state=True,
     )
     states = [H0, C0] if layer_class is ks.LSTM else [H0]
+    # JAX's kernel orders a backward sequence otherwise: the layer keeps its loop.
+    expected_calls = [] if not TENSORFLOW and go_backwards and return_sequences else [kernel]
     got = with_cudnn(X, initial_state=states)
-    assert kernel_calls == [kernel]
+    assert kernel_calls == expected_calls
     want = without(X, initial_state=states)
-    assert kernel_calls == [kernel]
+    assert kernel_calls == expected_calls
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(_numpy(g), _numpy(w), rtol=1e-5, atol=1e-5)
 
