@@ -1,10 +1,10 @@
-"""The speed benchmark runs end to end and writes its table, CSV and plot."""
+"""The benchmark scripts: the speed benchmark end to end, the task table's rows."""
 
 import csv
 
 import pytest
 
-from benchmarks import rnn
+from benchmarks import rnn, task_results
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -35,3 +35,15 @@ def test_update_readme_refuses_a_readme_without_markers(tmp_path):
     with pytest.raises(ValueError, match="Expected the markers"):
         rnn.update_readme("table\n", readme=readme)
     assert readme.read_text() == "no markers\n"
+
+
+def test_task_results_replace_only_the_rows_they_ran():
+    old = ["| a | x | 1 |", "| a | y | 2 |", "| b | x | 3 |"]
+    new = ["| a | y | 9 |", "| a | z | 8 |", "| c | x | 7 |"]
+    assert task_results.merge_rows(old, new) == [
+        "| a | x | 1 |",
+        "| a | y | 9 |",
+        "| a | z | 8 |",
+        "| b | x | 3 |",
+        "| c | x | 7 |",
+    ]
