@@ -36,6 +36,17 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+@contextlib.contextmanager
+def _working_directory(folder):
+    """Module-scoped fixtures export to relative folders (`monkeypatch` is per test)."""
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
 def _answers(version_dir, feed):
     with CppLoaded(version_dir) as loaded:
         return loaded.run("serving_default", feed)
@@ -339,12 +350,8 @@ DAMAGES = [
 @pytest.fixture(scope="module")
 def whole_export(tmp_path_factory):
     folder = tmp_path_factory.mktemp("whole")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with _working_directory(folder):
         export(dense_model(), "saved_models/m", xla=False)
-    finally:
-        os.chdir(cwd)
     return folder / "saved_models/m/1"
 
 
@@ -464,17 +471,13 @@ REQUESTS = 100
 def served(tmp_path_factory):
     """A text classifier (string input) and a forecaster (float input), exported."""
     folder = tmp_path_factory.mktemp("served")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with _working_directory(folder):
         classifier = export(
             task_model("text-classification", "gru", folder), "saved_models/c", xla=False
         )
         forecaster = task_model("forecasting", "lstm", folder)
         window = forecaster.inputs[0].shape[1]
         forecaster = export(forecaster, "saved_models/f", xla=False)
-    finally:
-        os.chdir(cwd)
     words = ["a", "fine", "film", "with", "a", "dull", "plot", "and", "great", "acting", "poor"]
     rng = np.random.default_rng(0)
     texts = [
