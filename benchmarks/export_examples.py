@@ -15,7 +15,7 @@ import os
 import pathlib
 import tempfile
 
-from keras_seqcells.export import export, serve_check
+from keras_seqcells.serving import export, serve_check
 from keras_seqcells.tasks import get_task
 
 #: Folder name, task options, training settings and example limit of each task.

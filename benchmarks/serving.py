@@ -26,8 +26,8 @@ import keras
 import numpy as np
 
 import keras_seqcells
-from keras_seqcells.export import export
-from keras_seqcells.export.serve_check import CppLoaded
+from keras_seqcells.serving import export
+from keras_seqcells.serving.serve_check import CppLoaded
 
 BATCHES = (1, 64)
 SIGNATURES = ("serving_default", "serving_xla")

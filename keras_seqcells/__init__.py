@@ -19,6 +19,55 @@ from keras_seqcells.layers import GRU, LSTM, SimpleRNN
 
 __version__ = "0.1.0"
 
+
+def export(model, path, version=None, task=None, overwrite=False, xla=True, top=5):
+    """Exports `model` as a versioned SavedModel for TensorFlow Serving.
+
+    This is `keras_seqcells.serving.export` (which documents the signatures and
+    the atomic write), importable from the top-level package. TensorFlow is
+    imported only when it is called, so the cells stay usable on the JAX and
+    torch backends without it.
+
+    Args:
+        model: A task model or any Keras model.
+        path: The model's folder, e.g. `"saved_models/tagger"`.
+        version: The version number; by default one above the highest one.
+        task: The task whose signatures to export; by default recognised
+            from the model.
+        overwrite: Whether an existing `version` may be replaced.
+        xla: Whether to add the `serving_xla` signature.
+        top: Number of `top_words` of a next-word model.
+
+    Returns:
+        The path of the written version (a `pathlib.Path`).
+    """
+    from keras_seqcells.serving import export as export_saved_model
+
+    return export_saved_model(
+        model, path, version=version, task=task, overwrite=overwrite, xla=xla, top=top
+    )
+
+
+def serve_check(path, model=None, version=None, model_name=None, grpc=True):
+    """Loads an export and runs its example requests as a server would receive them.
+
+    This is `keras_seqcells.serving.serve_check`, which documents each check.
+
+    Args:
+        path: The export folder (`saved_models/<name>`) or one version folder.
+        model: Optional Keras model whose answers the export must give.
+        version: The version to check (the newest by default).
+        model_name: The model name of the gRPC request (the folder's name).
+        grpc: Whether to check a gRPC `PredictRequest`.
+
+    Returns:
+        A list of lines saying what was checked.
+    """
+    from keras_seqcells.serving import serve_check as check_export
+
+    return check_export(path, model=model, version=version, model_name=model_name, grpc=grpc)
+
+
 __all__ = [
     "GRU",
     "LSTM",
@@ -28,12 +77,14 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "encoder_decoder",
+    "export",
     "from_keras",
     "gradient_flow",
     "many_to_many",
     "many_to_one",
     "one_to_many",
     "one_to_one",
+    "serve_check",
     "to_keras",
     "trace",
 ]

@@ -114,7 +114,7 @@ def _build_parser():
 
 
 def _add_export_parsers(commands):
-    from keras_seqcells.export.signatures import EXPORT_TASKS
+    from keras_seqcells.serving.signatures import EXPORT_TASKS
 
     export = commands.add_parser(
         "export", help="write a saved model as the next SavedModel version for TF Serving"
@@ -509,7 +509,7 @@ def _generate(args):
 
 
 def _export(args):
-    from keras_seqcells.export import export
+    from keras_seqcells.serving import export
 
     model = load_model(args.model, argument="MODEL")
     path = export(
@@ -525,7 +525,7 @@ def _export(args):
 
 
 def _serve_check(args):
-    from keras_seqcells.export import serve_check
+    from keras_seqcells.serving import serve_check
 
     model = load_model(args.model) if args.model else None
     for line in serve_check(args.path, model=model, version=args.version, grpc=not args.no_grpc):
@@ -546,7 +546,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    from keras_seqcells.export import ServeCheckError
+    from keras_seqcells.serving import ServeCheckError
 
     args = _build_parser().parse_args(argv)
     try:

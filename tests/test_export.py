@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import keras_seqcells as ks
 from keras_seqcells import cli
-from keras_seqcells.export import (
+from keras_seqcells.serving import (
     StepError,
     check_graph,
     export,
@@ -24,15 +24,15 @@ from keras_seqcells.export import (
     serve_check,
     versions,
 )
-from keras_seqcells.export import saved_model as saved_model_module
-from keras_seqcells.export.serve_check import (
+from keras_seqcells.serving import saved_model as saved_model_module
+from keras_seqcells.serving.serve_check import (
     CppLoaded,
     ServeCheckError,
     check_request,
     parse_rest,
     predict_request,
 )
-from keras_seqcells.export.signatures import step_plan, tokenize
+from keras_seqcells.serving.signatures import step_plan, tokenize
 from keras_seqcells.tasks import get_task
 from keras_seqcells.tasks.next_word import tokenize as python_tokenize
 from tests.task_helpers import tiny_settings
@@ -162,6 +162,14 @@ def test_step_of_a_many_to_one_model_ends_on_its_answer(in_tmp):
     np.testing.assert_allclose(
         steps[-1]["scores"].numpy(), model.predict(sequences, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+def test_top_level_export_and_serve_check_are_the_serving_functions(in_tmp):
+    model = sequence_model("gru", layer=ks.GRU(4, return_sequences=True, name="rnn"))
+    path = ks.export(model, "saved_models/top_level", xla=False)
+    assert path == pathlib.Path("saved_models/top_level/1")
+    report = ks.serve_check("saved_models/top_level", model=model, grpc=False)
+    assert any(line.startswith("serving_default") for line in report)
 
 
 def test_keras_lstm_model_exports_with_step_and_xla(in_tmp):

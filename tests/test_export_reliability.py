@@ -19,9 +19,9 @@ import pytest
 import tensorflow as tf
 
 from keras_seqcells import cli
-from keras_seqcells.export import check_graph, export, serve_check, versions
-from keras_seqcells.export import saved_model as saved_model_module
-from keras_seqcells.export.serve_check import CppLoaded, ServeCheckError, check_files
+from keras_seqcells.serving import check_graph, export, serve_check, versions
+from keras_seqcells.serving import saved_model as saved_model_module
+from keras_seqcells.serving.serve_check import CppLoaded, ServeCheckError, check_files
 from tests.test_export import dense_model, sequence_model, task_model
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -69,8 +69,8 @@ KILLED_EXPORT = textwrap.dedent(
     """
     import os, pathlib, sys, time
     import keras
-    from keras_seqcells.export import export
-    from keras_seqcells.export import saved_model as saved_model_module
+    from keras_seqcells.serving import export
+    from keras_seqcells.serving import saved_model as saved_model_module
 
     def stop_here():
         pathlib.Path("ready").write_text(str(os.getpid()))
@@ -224,7 +224,7 @@ def test_an_overwrite_swaps_the_version_in_one_step(in_tmp, monkeypatch):
 EXPORT_FOREVER = textwrap.dedent(
     """
     import sys
-    from keras_seqcells.export import export
+    from keras_seqcells.serving import export
     from tests.test_export import sequence_model
 
     model = sequence_model("gru")

@@ -25,8 +25,8 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.util import deprecation
 
-from keras_seqcells.export import signatures as sigs
-from keras_seqcells.export.saved_model import newest_version, read_examples
+from keras_seqcells.serving import signatures as sigs
+from keras_seqcells.serving.saved_model import newest_version, read_examples
 
 
 class ServeCheckError(Exception):

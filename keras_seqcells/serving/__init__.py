@@ -8,15 +8,15 @@ requests, as REST bodies and as a gRPC `PredictRequest` too. See
 `saved_models/README.md` for serving them.
 """
 
-from keras_seqcells.export.saved_model import (
+from keras_seqcells.serving.saved_model import (
     check_graph,
     export,
     newest_version,
     read_examples,
     versions,
 )
-from keras_seqcells.export.serve_check import ServeCheckError, serve_check
-from keras_seqcells.export.signatures import EXPORT_TASKS, StepError, detect_task
+from keras_seqcells.serving.serve_check import ServeCheckError, serve_check
+from keras_seqcells.serving.signatures import EXPORT_TASKS, StepError, detect_task
 
 __all__ = [
     "EXPORT_TASKS",

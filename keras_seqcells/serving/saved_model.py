@@ -28,8 +28,8 @@ import tempfile
 import keras
 from tensorflow.core.protobuf import saved_model_pb2
 
-from keras_seqcells.export import signatures as sigs
 from keras_seqcells.layers import portable_graphs
+from keras_seqcells.serving import signatures as sigs
 
 #: Operations that call back into Python: a graph holding them cannot be served.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
@@ -238,7 +238,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     docstring). An existing version is replaced in one step where the system
     can swap two directories (Linux), else by two renames.
 
-    Signatures (see `keras_seqcells.export.signatures`):
+    Signatures (see `keras_seqcells.serving.signatures`):
 
     - `serving_default`: raw inputs to named outputs: `text` to
       `probabilities` and `label` (text classification); `sentence` to
@@ -270,7 +270,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     Example:
 
     ```python
-    from keras_seqcells.export import export
+    from keras_seqcells.serving import export
 
     export(model, "saved_models/forecaster")  # saved_models/forecaster/1
     ```
