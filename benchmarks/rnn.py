@@ -28,7 +28,7 @@ Usage:
 
     python -m benchmarks.rnn                   # everything (~10 min on 2 cores)
     python -m benchmarks.rnn --quick           # fewer sizes and repeats
-    python -m benchmarks.rnn --update-readme   # also refresh README.md's table
+    python -m benchmarks.rnn --update-readme   # also refresh the README's `rnn` block
     KERAS_BACKEND=jax python -m benchmarks.rnn --quick
 
 It writes `rnn.md`, `rnn.csv` and `rnn.png` to `--out` (default
@@ -53,10 +53,9 @@ import keras
 import numpy as np
 
 import keras_seqcells
+from benchmarks.readme_blocks import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
-README_START = "<!-- rnn-benchmark:start -->"
-README_END = "<!-- rnn-benchmark:end -->"
 
 CELLS = {
     "SimpleRNN": (keras_seqcells.SimpleRNN, keras.layers.SimpleRNN, {}, 1),
@@ -390,15 +389,6 @@ def plot(path, rows):
     plt.close(figure)
 
 
-def update_readme(table, readme=ROOT / "README.md"):
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"Expected the markers {README_START} and {README_END} in {readme}")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
-
-
 # -------------------------------------------------------------------- main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -465,7 +455,7 @@ def main(argv=None):
     plot(out / "rnn.png", rows)
     print(table)
     if args.update_readme:
-        update_readme(table)
+        write_block("rnn", table)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 For each task and cell (`simple_rnn`, `lstm`, `gru`) it trains with the task's
 recommended settings on the shipped data, then reports the held-out metric
 beside the task's baselines, the epochs run and the training time. The table
-replaces the lines between the markers `<!-- task-results:start -->` and
-`<!-- task-results:end -->` of README.md; a run of some tasks or cells
-replaces only their rows and keeps the others.
+goes to `benchmarks/results/task-results.md` and the README block of that
+name; a run of some tasks or cells replaces only their rows and keeps the
+others.
 
     python -m benchmarks.task_results                  # all tasks (tens of minutes)
     python -m benchmarks.task_results --task tagging   # one task
@@ -15,12 +15,11 @@ import argparse
 import os
 import pathlib
 import platform
-import re
 
+from benchmarks.readme_blocks import result_path, write_block
 from keras_seqcells.tasks import CELL_LAYERS, TASKS, get_task
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- task-results:start -->", "<!-- task-results:end -->"
+BLOCK = "task-results"
 
 
 def _format(value):
@@ -64,31 +63,24 @@ def merge_rows(old_rows, new_rows):
 
 
 def update_readme(rows):
-    text = README.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    match = pattern.search(text)
-    if not match:
-        raise SystemExit(f"README.md has no {START} ... {END} markers")
     old_rows = [
         line
-        for line in match.group(0).splitlines()[1:-1]
+        for line in result_path(BLOCK).read_text().splitlines()
         if line.startswith("| ") and not line.startswith(("| task |", "| --- |"))
     ]
     rows = merge_rows(old_rows, rows)
     machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     table = "\n".join(
         [
-            START,
             f"Held-out results on the shipped data (measured on {machine}; "
             "regenerate with `python -m benchmarks.task_results`):",
             "",
             "| task | cell | model | baselines | epochs | training time |",
             "| --- | --- | --- | --- | --- | --- |",
             *rows,
-            END,
         ]
     )
-    README.write_text(pattern.sub(lambda _: table, text))
+    write_block(BLOCK, table)
     print(table)
 
 

@@ -2,14 +2,10 @@
 
 import csv
 
-import pytest
-
 from benchmarks import rnn, task_results
 
 
 def test_quick_benchmark_writes_results(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{rnn.README_START}\nold\n{rnn.README_END}\nafter\n")
     rnn.main(
         ["--quick", "--repeats", "1", "--cells", "SimpleRNN", "--no-memory", "--out", str(tmp_path)]
     )
@@ -22,19 +18,6 @@ def test_quick_benchmark_writes_results(tmp_path):
     peak_rows = [row for row in rows if row["peak_gflops"]]
     assert {row["measure"] for row in peak_rows} == {"infer B=1", "infer B=256", "H 64", "H 256"}
     assert (tmp_path / "rnn.png").stat().st_size > 0
-
-    rnn.update_readme(table, readme=readme)
-    text = readme.read_text()
-    assert text.startswith("before\n") and text.endswith("after\n")
-    assert "old" not in text and "| SimpleRNN | train |" in text
-
-
-def test_update_readme_refuses_a_readme_without_markers(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("no markers\n")
-    with pytest.raises(ValueError, match="Expected the markers"):
-        rnn.update_readme("table\n", readme=readme)
-    assert readme.read_text() == "no markers\n"
 
 
 def test_task_results_replace_only_the_rows_they_ran():
