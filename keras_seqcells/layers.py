@@ -160,26 +160,23 @@ def _check_use_cudnn(use_cudnn):
     return use_cudnn
 
 
+@keras.saving.register_keras_serializable(package="keras_seqcells")
 class SeqCellRNN(keras.layers.RNN):
     """Base of the keras_seqcells RNN layers.
 
     A `keras.layers.RNN` whose constructor takes the cell's arguments (like
     `keras.layers.LSTM`) and whose states stay in the cell's state dtype
     (float32 under a mixed precision policy) through the whole sequence.
+    With a cell that is not a keras_seqcells cell it is exactly
+    `keras.layers.RNN`.
+
+    Subclasses may also derive from Keras's own layer (`LSTM` derives from
+    `keras.layers.LSTM`, so that Keras treats it as one); the methods here
+    therefore call `keras.layers.RNN`'s explicitly, never the Keras layer's.
     """
 
-    def __init__(self, cell, use_cudnn="auto", **kwargs):
-        super().__init__(cell, **kwargs)
-        self.use_cudnn = _check_use_cudnn(use_cudnn)
-        # As in `keras.layers.LSTM`: where a cuDNN kernel may run, a model
-        # holding the layer is not XLA-compiled (the kernel has no XLA form).
-        if (
-            keras.backend.backend() == "tensorflow"
-            and self.use_cudnn in ("auto", True)
-            and self._cudnn_supported()
-            and _gpu_available()
-        ):
-            self.supports_jit = False
+    def __init__(self, cell, **kwargs):
+        keras.layers.RNN.__init__(self, cell, **kwargs)
 
     units = _from_cell("units")
     activation = _from_cell("activation")
@@ -199,7 +196,7 @@ class SeqCellRNN(keras.layers.RNN):
 
     def build(self, sequences_shape, initial_state_shape=None):
         self._check_sequences_shape(sequences_shape)
-        super().build(sequences_shape, initial_state_shape)
+        keras.layers.RNN.build(self, sequences_shape, initial_state_shape)
 
     def _check_sequences_shape(self, shape):
         if len(shape) != 3:
@@ -231,6 +228,10 @@ class SeqCellRNN(keras.layers.RNN):
             )
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not isinstance(self.cell, RecurrentCell):
+            return keras.layers.RNN.call(
+                self, sequences, initial_state=initial_state, mask=mask, training=training
+            )
         self._check_sequences_shape(sequences.shape)
         if self.unroll and sequences.shape[1] is None:
             raise ValueError(
@@ -306,77 +307,28 @@ class SeqCellRNN(keras.layers.RNN):
         step) is used for a cell that is not a keras_seqcells cell.
         """
         if not _FAST_PATH[0] or not isinstance(self.cell, RecurrentCell):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+            return keras.layers.RNN.inner_loop(
+                self, sequences, initial_state, mask, training=training
+            )
         cell = self.cell
         input_mask = None
         if training and cell.dropout > 0:
             input_mask = cell.get_dropout_mask(sequences[:, 0, :])
         recurrent_mask = cell._recurrent_mask(initial_state[0], training)
-        if self._cudnn_applies(mask, recurrent_mask):
-            try:
-                outputs = self._cudnn_loop(self._dropped_out(sequences, input_mask), initial_state)
-            except NotImplementedError:
-                pass  # No GPU, or no cuDNN op: the fast path below.
-            else:
-                if keras.backend.backend() == "tensorflow":
-                    self.supports_jit = False
-                return outputs
-        if self.use_cudnn is True:
-            raise ValueError(
-                "Expected a configuration that Keras's cuDNN kernel supports with "
-                f"`use_cudnn=True` ({self._CUDNN_CONDITIONS}). Received: use_cudnn=True for "
-                f"layer {self.name!r}. Pass use_cudnn='auto' to fall back to the other paths."
-            )
+        outputs = self._cudnn_outputs(sequences, initial_state, mask, input_mask, recurrent_mask)
+        if outputs is not None:
+            return outputs
         if not training and _use_xla_loop(sequences, cell):
             return _xla_loop(self._fast_loop, sequences, list(initial_state), mask)
         return self._fast_loop(sequences, list(initial_state), mask, input_mask, recurrent_mask)
 
-    # ------------------------------------------------------------ cuDNN path
-    _CUDNN_CONDITIONS = (
-        "an LSTM, or a GRU with reset_after=True; a GPU; tanh and sigmoid activations; "
-        "use_bias=True; unroll=False; float32 compute dtype; no mask; no recurrent dropout; "
-        "outside portable_graphs()"
-    )
+    def _cudnn_outputs(self, sequences, initial_state, mask, input_mask, recurrent_mask):
+        """`inner_loop`'s outputs from a cuDNN kernel, or None where none runs.
 
-    def _cudnn_supported(self):
-        """Whether the layer's configuration (not the call) suits Keras's cuDNN kernel."""
-        return False
-
-    def _cudnn_applies(self, mask, recurrent_mask):
-        """Whether this call may run Keras's cuDNN kernel (when the device has one).
-
-        The kernel computes the cell's equations only where they coincide
-        with cuDNN's, in float32 (mixed precision computes the gates in
-        float32, cuDNN would not), without a mask (cuDNN refuses masks that
-        are not right-padded, and the JAX kernel takes none) and without
-        recurrent dropout; exports (`portable_graphs()`) never hold it.
+        A layer without a cuDNN form (`SimpleRNN`) has none; see
+        `CudnnCapableRNN`.
         """
-        return (
-            self.use_cudnn in ("auto", True)
-            and mask is None
-            and recurrent_mask is None
-            and self.cell.compute_dtype == "float32"
-            and self.cell.state_dtype == "float32"
-            and not _PORTABLE_GRAPHS.get()
-            and self._cudnn_supported()
-        )
-
-    def _cudnn_loop(self, sequences, initial_state):
-        """`(last_output, outputs, states)` from Keras's cuDNN kernel.
-
-        Raises NotImplementedError where the backend or the device has none.
-        """
-        raise NotImplementedError
-
-    def _cudnn_options(self):
-        """The keyword arguments that Keras's cuDNN kernels share."""
-        return {
-            "activation": self.cell.activation,
-            "recurrent_activation": self.cell.recurrent_activation,
-            "return_sequences": self.return_sequences,
-            "go_backwards": self.go_backwards,
-            "unroll": self.unroll,
-        }
+        return None
 
     # -------------------------------------------------------------- fast path
     def _dropped_out(self, sequences, input_mask):
@@ -413,7 +365,9 @@ class SeqCellRNN(keras.layers.RNN):
         )
 
     def get_config(self):
-        config = super().get_config()
+        config = keras.layers.RNN.get_config(self)
+        if not isinstance(self.cell, RecurrentCell):
+            return config
         config.pop("cell")
         cell_config = {
             key: value for key, value in self.cell.get_config().items() if key not in _LAYER_KEYS
@@ -422,8 +376,125 @@ class SeqCellRNN(keras.layers.RNN):
         return {**config, **cell_config}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
+        if "cell" in config:
+            # A layer around a cell that is not a keras_seqcells cell.
+            return keras.layers.RNN.from_config.__func__(cls, config, custom_objects)
         return cls(**config)
+
+
+class CudnnCapableRNN(SeqCellRNN):
+    """Base of the layers that Keras's cuDNN kernels can run: `LSTM` and `GRU`.
+
+    Args:
+        cell: The layer's keras_seqcells cell.
+        use_cudnn: `"auto"`, True or False (see `LSTM` and `GRU`).
+        **kwargs: The arguments of `keras.layers.RNN`.
+    """
+
+    def __init__(self, cell, use_cudnn="auto", **kwargs):
+        super().__init__(cell, **kwargs)
+        self.use_cudnn = use_cudnn
+        # As in `keras.layers.LSTM`: where a cuDNN kernel may run, a model
+        # holding the layer is not XLA-compiled (the kernel has no XLA form).
+        if (
+            keras.backend.backend() == "tensorflow"
+            and self.use_cudnn in ("auto", True)
+            and self._cudnn_supported()
+            and _gpu_available()
+        ):
+            self.supports_jit = False
+
+    @property
+    def use_cudnn(self):
+        """The `use_cudnn` setting; False where no cuDNN kernel computes these equations.
+
+        Keras reads this attribute too: `keras.layers.Bidirectional` hands an
+        LSTM whose `use_cudnn` is `"auto"` or True to its fused cuDNN call
+        of both directions. That call is exact only where the layer's own
+        cuDNN path would be, so the setting reads False with a compute or
+        state dtype other than float32 (mixed precision keeps the gates in
+        float32), with activations or a bias that cuDNN's equations do not
+        have, with `unroll=True`, and inside `portable_graphs()`.
+        """
+        if self._use_cudnn is False or not self._cudnn_equations_hold():
+            return False
+        return self._use_cudnn
+
+    @use_cudnn.setter
+    def use_cudnn(self, value):
+        self._use_cudnn = _check_use_cudnn(value)
+
+    def _cudnn_equations_hold(self):
+        """Whether cuDNN's equations, on any backend, are this layer's."""
+        return (
+            self.cell.compute_dtype == "float32"
+            and self.cell.state_dtype == "float32"
+            and not _PORTABLE_GRAPHS.get()
+            and _cudnn_equations(self.cell, self.unroll)
+        )
+
+    def _cudnn_outputs(self, sequences, initial_state, mask, input_mask, recurrent_mask):
+        if self._cudnn_applies(mask, recurrent_mask):
+            try:
+                outputs = self._cudnn_loop(self._dropped_out(sequences, input_mask), initial_state)
+            except NotImplementedError:
+                pass  # No GPU, or no cuDNN op: the fast path below.
+            else:
+                if keras.backend.backend() == "tensorflow":
+                    self.supports_jit = False
+                return outputs
+        if self._use_cudnn is True:
+            raise ValueError(
+                "Expected a configuration that Keras's cuDNN kernel supports with "
+                f"`use_cudnn=True` ({self._CUDNN_CONDITIONS}). Received: use_cudnn=True for "
+                f"layer {self.name!r}. Pass use_cudnn='auto' to fall back to the other paths."
+            )
+        return None
+
+    # ------------------------------------------------------------ cuDNN path
+    _CUDNN_CONDITIONS = (
+        "an LSTM, or a GRU with reset_after=True; a GPU; tanh and sigmoid activations; "
+        "use_bias=True; unroll=False; float32 compute dtype; no mask; no recurrent dropout; "
+        "outside portable_graphs()"
+    )
+
+    def _cudnn_supported(self):
+        """Whether the layer's configuration (not the call) suits Keras's cuDNN kernel."""
+        return False
+
+    def _cudnn_applies(self, mask, recurrent_mask):
+        """Whether this call may run Keras's cuDNN kernel (when the device has one).
+
+        The kernel computes the cell's equations only where they coincide
+        with cuDNN's, in float32 (mixed precision computes the gates in
+        float32, cuDNN would not), without a mask (cuDNN refuses masks that
+        are not right-padded, and the JAX kernel takes none) and without
+        recurrent dropout; exports (`portable_graphs()`) never hold it.
+        """
+        return (
+            self.use_cudnn in ("auto", True)
+            and mask is None
+            and recurrent_mask is None
+            and self._cudnn_supported()
+        )
+
+    def _cudnn_loop(self, sequences, initial_state):
+        """`(last_output, outputs, states)` from Keras's cuDNN kernel.
+
+        Raises NotImplementedError where the backend or the device has none.
+        """
+        raise NotImplementedError
+
+    def _cudnn_options(self):
+        """The keyword arguments that Keras's cuDNN kernels share."""
+        return {
+            "activation": self.cell.activation,
+            "recurrent_activation": self.cell.recurrent_activation,
+            "return_sequences": self.return_sequences,
+            "go_backwards": self.go_backwards,
+            "unroll": self.unroll,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -537,7 +608,7 @@ class SimpleRNN(SeqCellRNN):
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
-class LSTM(SeqCellRNN):
+class LSTM(CudnnCapableRNN, keras.layers.LSTM):
     """Long Short-Term Memory layer on `LSTMCell`; drop-in for `keras.layers.LSTM`.
 
     Equations (see `LSTMCell`; gate order i, f, c, o):
@@ -552,6 +623,12 @@ class LSTM(SeqCellRNN):
     The layer has the weight variables of `keras.layers.LSTM` (`kernel`,
     `recurrent_kernel`, `bias` in the same fused layout), so weights and
     checkpoints load either way unchanged.
+
+    It is also a `keras.layers.LSTM` (with these equations and weights, not
+    Keras's code), so Keras code that checks for one accepts it: in
+    particular `keras.layers.Bidirectional` may run both directions in its
+    fused cuDNN call, which computes these equations wherever `use_cudnn`
+    does not read False.
 
     Args:
         units: Positive integer, dimensionality of the state and output.
@@ -688,7 +765,7 @@ class LSTM(SeqCellRNN):
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
-class GRU(SeqCellRNN):
+class GRU(CudnnCapableRNN):
     """Gated Recurrent Unit layer on `GRUCell`; drop-in for `keras.layers.GRU`.
 
     Equations (see `GRUCell`; gate order z, r, h):

@@ -176,3 +176,74 @@ def test_use_cudnn_true_without_a_cudnn_kernel_is_refused(layer_class):
         layer(X)
     # "auto" falls back to the other paths.
     assert layer_class(UNITS)(X).shape == (BATCH, UNITS)
+
+
+def _bidirectional(layer):
+    wrapper = keras.layers.Bidirectional(layer)
+    wrapper.build((None, TIMESTEPS, FEATURES))
+    return wrapper
+
+
+def test_bidirectional_may_fuse_an_lstm_only_where_cudnn_computes_its_equations():
+    assert isinstance(ks.LSTM(UNITS), keras.layers.LSTM)
+    assert _bidirectional(ks.LSTM(UNITS))._can_attempt_fused_lstm(mask=None)
+    for kwargs in (
+        {"dtype": "mixed_float16"},
+        {"activation": "relu"},
+        {"recurrent_activation": "hard_sigmoid"},
+        {"use_bias": False},
+        {"unroll": True},
+        {"use_cudnn": False},
+    ):
+        layer = ks.LSTM(UNITS, **kwargs)
+        assert layer.use_cudnn is False, kwargs
+        assert not _bidirectional(layer)._can_attempt_fused_lstm(mask=None), kwargs
+    wrapper = _bidirectional(ks.LSTM(UNITS))
+    with ks_layers.portable_graphs():
+        assert not wrapper._can_attempt_fused_lstm(mask=None)
+    # Keras's fused GRU would read our update gate in Keras's convention.
+    assert not isinstance(ks.GRU(UNITS), keras.layers.GRU)
+    assert not _bidirectional(ks.GRU(UNITS))._can_attempt_fused_gru(mask=None)
+
+
+def test_use_cudnn_keeps_the_setting_where_cudnn_could_run():
+    for layer_class in (ks.LSTM, ks.GRU):
+        for setting in ("auto", True, False):
+            assert layer_class(UNITS, use_cudnn=setting).use_cudnn == setting
+    assert not hasattr(ks.SimpleRNN(UNITS), "use_cudnn")
+
+
+def test_bidirectional_fused_lstm_call_matches_our_layers(monkeypatch):
+    from keras.src.layers.rnn import bidirectional
+
+    calls = []
+
+    def bidirectional_lstm(sequences, fwd_h0, fwd_c0, bwd_h0, bwd_c0, mask, **weights):
+        calls.append("bidirectional_lstm")
+        forward = _through_keras_layer(
+            keras.layers.LSTM,
+            [weights["fwd_kernel"], weights["fwd_recurrent_kernel"], weights["fwd_bias"]],
+            sequences,
+            [fwd_h0, fwd_c0],
+            go_backwards=False,
+            return_sequences=True,
+        )
+        last, whole, states = _through_keras_layer(
+            keras.layers.LSTM,
+            [weights["bwd_kernel"], weights["bwd_recurrent_kernel"], weights["bwd_bias"]],
+            sequences,
+            [bwd_h0, bwd_c0],
+            go_backwards=True,
+            return_sequences=True,
+        )
+        # The fused kernel returns the backward sequence in input order.
+        return forward, (last, keras.ops.flip(whole, axis=1), states)
+
+    monkeypatch.setattr(bidirectional.backend, "bidirectional_lstm", bidirectional_lstm)
+    fused = _bidirectional(ks.LSTM(UNITS, return_sequences=True))
+    plain = _bidirectional(ks.LSTM(UNITS, return_sequences=True, use_cudnn=False))
+    weights = [RNG.normal(size=w.shape).astype("float32") * 0.5 for w in plain.get_weights()]
+    fused.set_weights(weights)
+    plain.set_weights(weights)
+    np.testing.assert_allclose(_numpy(fused(X)), _numpy(plain(X)), rtol=1e-5, atol=1e-6)
+    assert calls == ["bidirectional_lstm"]
