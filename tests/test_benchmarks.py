@@ -2,7 +2,7 @@
 
 import csv
 
-from benchmarks import rnn, task_results
+from benchmarks import keras_own_tests, rnn, task_results
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -30,3 +30,27 @@ def test_task_results_replace_only_the_rows_they_ran():
         "| b | x | 3 |",
         "| c | x | 7 |",
     ]
+
+
+def test_keras_own_tests_table_counts_each_outcome_and_groups_reasons(tmp_path):
+    report = tmp_path / "report.xml"
+    report.write_text(
+        """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest">
+<testcase classname="tests.test_keras_own_tests" name="test_keras_own[a_test.py::T::test_one]"/>
+<testcase classname="tests.test_keras_own_tests" name="test_keras_own[a_test.py::T::test_two]">
+<skipped type="pytest.xfail" message="reason: no such bias"/></testcase>
+<testcase classname="tests.test_keras_own_tests" name="test_keras_own[a_test.py::T::test_three]">
+<skipped type="pytest.xfail" message="reason: no such bias"/></testcase>
+<testcase classname="tests.test_keras_own_tests" name="test_keras_own[b_test.py::U::test_four]">
+<skipped type="pytest.skip" message="torch only"/></testcase>
+<testcase classname="tests.test_keras_own_tests" name="test_keras_own[b_test.py::U::test_five]">
+<failure message="AssertionError: 1 != 2"/></testcase>
+</testsuite></testsuites>"""
+    )
+    table = keras_own_tests.table(keras_own_tests.outcomes(report))
+    assert "| `a_test.py` | 3 | 1 | 2 | 0 | 0 |" in table
+    assert "| `b_test.py` | 2 | 0 | 0 | 1 | 1 |" in table
+    assert "- `a_test.py`, expected failure: `test_two`, `test_three`. no such bias" in table
+    assert "- `b_test.py`, skipped: `test_four`. torch only" in table
+    assert "- `b_test.py`, failed: `test_five`. AssertionError: 1 != 2" in table
