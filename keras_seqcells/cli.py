@@ -223,9 +223,11 @@ def _task_options(pairs):
 
 
 def _format_metrics(metrics):
+    # Nested reports (per-class tables, matrices) are printed on their own lines.
     return ", ".join(
         f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
         for name, value in metrics.items()
+        if not isinstance(value, (dict, list))
     )
 
 
@@ -235,6 +237,12 @@ def _print_results(task, metrics, baselines):
     print(f"held-out {task.metric} (test split):")
     for name, values in rows:
         print(f"  {name:<{width}}  {_format_metrics(values)}")
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, dict):
+        width = max(len(str(name)) for name in per_class)
+        print("per class (test split):")
+        for name, values in per_class.items():
+            print(f"  {name:<{width}}  {_format_metrics(values)}")
 
 
 def load_model(path, argument="--model"):
@@ -306,6 +314,8 @@ def _train(args):
     print(f"trained {len(result.history['loss'])} epoch(s) in {result.seconds:.1f}s")
     print(f"model: {result.model_path}")
     print(f"learning curve: {output_dir / 'learning_curve.png'}")
+    if (output_dir / "confusion_matrix.png").is_file():
+        print(f"confusion matrix: {output_dir / 'confusion_matrix.png'}")
     print(f"TensorBoard logs: {output_dir / 'logs'}")
 
 

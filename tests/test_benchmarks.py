@@ -54,3 +54,31 @@ def test_keras_own_tests_table_counts_each_outcome_and_groups_reasons(tmp_path):
     assert "- `a_test.py`, expected failure: `test_two`, `test_three`. no such bias" in table
     assert "- `b_test.py`, skipped: `test_four`. torch only" in table
     assert "- `b_test.py`, failed: `test_five`. AssertionError: 1 != 2" in table
+
+
+def test_text_unseen_table_counts_wins_against_the_majority_class():
+    from benchmarks import text_unseen
+
+    def result(name, model, majority, bag):
+        return {
+            "data set": name,
+            "format": "CSV",
+            "classes": 2,
+            "sizes": [80, 10, 10],
+            "median words": 12.0,
+            "sequence length": 30,
+            "model": {"accuracy": model[0], "macro_f1": model[1]},
+            "majority class": {"accuracy": majority[0], "macro_f1": majority[1]},
+            "bag-of-words": {"accuracy": bag[0], "macro_f1": bag[1]},
+        }
+
+    text = text_unseen.table(
+        [
+            result("wins", (0.8, 0.79), (0.5, 0.33), (0.82, 0.81)),
+            result("stuck at majority", (0.6, 0.375), (0.6, 0.375), (0.7, 0.65)),
+        ],
+        seed=0,
+    )
+    assert "| wins | CSV | 2 | 80/10/10 | 12 / 30 | 0.800 / 0.790 | 0.500 / 0.330 |" in text
+    assert "beats the majority class (in accuracy and macro-F1) on 1 of 2 sets" in text
+    assert "at worst -0.275 from the bag-of-words" in text

@@ -1,19 +1,30 @@
 """The text-classification task and the command line, on tiny settings."""
 
+import csv
 import json
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_seqcells import cli
 from keras_seqcells.tasks import DataError, TextClassification, TrainSettings, get_task
 from keras_seqcells.tasks.data import shipped_path
-from keras_seqcells.tasks.text_classification import read_polarity_folder
+from keras_seqcells.tasks.text_classification import (
+    ClassProbabilities,
+    TextData,
+    choose_sequence_length,
+    classification_report,
+    read_polarity_folder,
+    sequence_length_of,
+    token_counts,
+)
 from tests.task_helpers import tiny_settings
 
 TINY_TASK = {"max_tokens": 300, "sequence_length": 12, "embedding_dim": 8}
+TINY_TASK_AUTO = {"max_tokens": 300, "embedding_dim": 8}
 
 
 def test_shipped_data_split_is_seeded_and_disjoint():
@@ -154,3 +165,337 @@ def test_training_stops_on_a_nan_loss(tmp_path):
     task = TextClassification(**TINY_TASK)
     result = task.train(tiny_settings(tmp_path, epochs=3), limit=64, callbacks=[PoisonWeights()])
     assert len(result.history["loss"]) == 1
+
+
+# ------------------------------------------------------- any labelled text
+TOPICS = {
+    "sport": ["the team won the match", "a goal in the final minute", "the striker scored twice"],
+    "food": ["a bowl of spicy noodles", "fresh bread and butter", "the soup needs more salt"],
+    "tech": ["the laptop battery died", "a new phone with a fast chip", "the server needs a patch"],
+}
+
+
+def _topic_rows(copies=4):
+    """Labelled texts of three classes, each class's texts repeated `copies` times."""
+    return [
+        (f"{text} ({i})", label)
+        for label, texts in TOPICS.items()
+        for text in texts
+        for i in range(copies)
+    ]
+
+
+def _write_table(path, rows, text_column="text", label_column="label"):
+    if path.suffix in (".jsonl", ".ndjson"):
+        lines = [
+            json.dumps({"id": i, text_column: t, label_column: y}) for i, (t, y) in enumerate(rows)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter=delimiter)
+            writer.writerow(["id", text_column, label_column])
+            writer.writerows([i, t, y] for i, (t, y) in enumerate(rows))
+    return path
+
+
+def _write_class_folders(root, rows, extra=None):
+    for i, (text, label) in enumerate(rows):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / f"{i}.txt").write_text(text)
+    for name in extra or ():
+        (root / name).mkdir()
+        (root / name / "0.txt").write_text("not a class of this data")
+    return root
+
+
+def _all_texts(data):
+    return sorted([*data.train_texts, *data.validation_texts, *data.test_texts])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_tables_with_named_columns(tmp_path, suffix):
+    rows = _topic_rows()
+    # Texts holding the delimiter and a quote, as real CSVs have.
+    rows[0] = ('the team, "at last", won\tthe match', "sport")
+    path = _write_table(tmp_path / f"data{suffix}", rows, "review", "topic")
+    task = TextClassification(text_column="review", label_column="topic")
+    data = task.load_data(str(path), seed=1)
+    assert data.classes == ("food", "sport", "tech")
+    assert _all_texts(data) == sorted(text for text, _ in rows)
+    labels = dict(rows)
+    for texts, indices in (
+        (data.train_texts, data.train_labels),
+        (data.test_texts, data.test_labels),
+    ):
+        assert [labels[t] for t in texts] == [data.classes[i] for i in indices]
+
+
+def test_default_columns_are_text_and_label(tmp_path):
+    path = _write_table(tmp_path / "data.csv", _topic_rows())
+    assert TextClassification().load_data(str(path)).classes == ("food", "sport", "tech")
+
+
+def test_class_folders_like_text_dataset_from_directory(tmp_path):
+    rows = _topic_rows()
+    root = _write_class_folders(tmp_path / "corpus", rows, extra=["unsup"])
+    (root / "food" / "notes.md").write_text("not a document: only .txt files are read")
+    (root / "tech" / "nested").mkdir()
+    (root / "tech" / "nested" / "deep.txt").write_text("a nested document counts too")
+    data = TextClassification(class_names="food,sport,tech").load_data(str(root))
+    assert data.classes == ("food", "sport", "tech")
+    expected = sorted([text for text, _ in rows] + ["a nested document counts too"])
+    assert _all_texts(data) == expected
+    # Without class_names every sub-folder is a class, as in Keras.
+    everything = TextClassification().load_data(str(root))
+    assert everything.classes == ("food", "sport", "tech", "unsup")
+    keras_classes = keras.utils.text_dataset_from_directory(root, batch_size=None).class_names
+    assert list(everything.classes) == keras_classes
+
+
+def test_split_is_stratified_and_seeded(tmp_path):
+    rows = [(f"sport text {i}", "sport") for i in range(60)] + [
+        (f"food text {i}", "food") for i in range(20)
+    ]
+    path = _write_table(tmp_path / "data.csv", rows)
+    data = TextClassification().load_data(str(path), seed=5)
+    for labels, size in ((data.test_labels, 8), (data.validation_labels, 8)):
+        assert len(labels) == size
+        assert sorted(np.bincount(labels, minlength=2).tolist()) == [2, 6]
+    again = TextClassification().load_data(str(path), seed=5)
+    np.testing.assert_array_equal(data.test_texts, again.test_texts)
+
+
+def test_sequence_length_comes_from_the_training_texts():
+    texts = np.array([" ".join(["w"] * n) for n in range(1, 101)], dtype=object)
+    assert choose_sequence_length(texts, maximum=400) == 100  # 99th percentile: 99.01
+    assert choose_sequence_length(texts[:50], maximum=400) == 50
+    assert choose_sequence_length(texts, maximum=30) == 30
+    data = TextData(
+        texts,
+        np.zeros(100, "int32") + np.arange(100) % 2,
+        texts,
+        np.arange(100) % 2,
+        texts,
+        np.arange(100) % 2,
+    )
+    model = TextClassification(**TINY_TASK_AUTO).build_model(data, tiny_settings("unused"))
+    assert sequence_length_of(model) == 100
+    fixed = TextClassification(**TINY_TASK_AUTO, sequence_length=7).build_model(
+        data, tiny_settings("unused")
+    )
+    assert sequence_length_of(fixed) == 7
+
+
+def test_shipped_data_keeps_almost_every_sentence_whole():
+    data = TextClassification().load_data()
+    length = TextClassification().chosen_sequence_length(data)
+    assert 40 <= length < 60
+    assert np.mean(token_counts(data.train_texts) > length) <= 0.01
+
+
+def test_classification_report_by_hand():
+    # truth:     a a a b b c
+    # predicted: a b a b c c
+    report = classification_report([0, 0, 0, 1, 1, 2], [0, 1, 0, 1, 2, 2], ["a", "b", "c"])
+    assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    per_class = report["per_class"]
+    assert per_class["a"] == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
+    )
+    assert per_class["b"] == pytest.approx(
+        {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    )
+    assert per_class["c"]["precision"] == 0.5 and per_class["c"]["recall"] == 1.0
+    assert report["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    never_predicted = classification_report([0, 1], [0, 0], ["a", "b"])["per_class"]["b"]
+    assert never_predicted == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+
+
+def test_multiclass_model_is_softmax_and_answers_with_label_names(tmp_path, monkeypatch):
+    path = _write_table(tmp_path / "topics.csv", _topic_rows(copies=6))
+    task = TextClassification(**TINY_TASK)
+    run = tmp_path / "run"
+    result = task.train(tiny_settings(run, epochs=2), source=str(path))
+    output = result.model.get_layer("probability")
+    assert isinstance(output, ClassProbabilities)
+    assert output.units == 3 and output.get_config()["activation"] == "softmax"
+    assert result.model.loss == "sparse_categorical_crossentropy"
+    summary = json.loads((run / "metrics.json").read_text())
+    assert set(summary["metrics"]["per_class"]) == {"food", "sport", "tech"}
+    assert np.sum(summary["metrics"]["confusion_matrix"]) == summary["metrics"]["test_examples"]
+    assert (run / "confusion_matrix.png").stat().st_size > 1000
+    texts = ["a bowl of fresh noodles", "the team scored"]
+    answers = task.predict(result.model, texts)
+    for label, probabilities in answers:
+        assert list(probabilities) == ["food", "sport", "tech"]
+        assert label == max(probabilities, key=probabilities.get)
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    reloaded = cli.load_model(run / "model.keras")
+    assert task.predict(reloaded, texts) == answers
+    monkeypatch.chdir(tmp_path)
+    from keras_seqcells.serving import export, serve_check
+
+    exported = export(reloaded, "saved_models/topics")
+    serve_check("saved_models/topics", model=reloaded)  # labels and probabilities as Keras's
+    loaded = tf.saved_model.load(str(exported))
+    served = loaded.signatures["serving_default"](text=tf.constant(texts))
+    assert [label.decode() for label in served["label"].numpy()] == [a[0] for a in answers]
+    assert served["probabilities"].shape == (2, 3)
+
+
+def test_two_string_classes_are_one_sigmoid_unit_named_in_exports(tmp_path, monkeypatch):
+    rows = [(text, "spam" if label == "food" else "ham") for text, label in _topic_rows()]
+    path = _write_table(tmp_path / "mail.jsonl", rows)
+    task = TextClassification(**TINY_TASK)
+    data = task.load_data(str(path))
+    assert data.classes == ("ham", "spam")
+    model = task.build_model(data, tiny_settings(tmp_path))
+    output = model.get_layer("probability")
+    assert output.units == 1 and output.get_config()["activation"] == "sigmoid"
+    answers = task.predict(model, ["a bowl of noodles", "the server"])
+    assert {label for label, _ in answers} <= {"ham", "spam"}
+    monkeypatch.chdir(tmp_path)
+    from keras_seqcells.serving import export, serve_check
+
+    exported = export(model, "saved_models/mail")
+    serve_check("saved_models/mail", model=model)
+    served = tf.saved_model.load(str(exported)).signatures["serving_default"](
+        text=tf.constant(["a bowl of noodles", "the server"])
+    )
+    assert [label.decode() for label in served["label"].numpy()] == [a[0] for a in answers]
+
+
+def test_evaluating_on_labels_the_model_does_not_know_is_an_error(tmp_path):
+    path = _write_table(tmp_path / "topics.csv", _topic_rows())
+    task = TextClassification(**TINY_TASK)
+    model = task.build_model(task.load_data(str(path)), tiny_settings(tmp_path))
+    other = _write_table(
+        tmp_path / "other.csv", [(f"x {i}", "law" if i % 2 else "food") for i in range(20)]
+    )
+    with pytest.raises(DataError, match=r"unknown label\(s\) \['law'\]"):
+        task.evaluate(model, task.load_data(str(other)))
+
+
+def test_cli_trains_on_a_tsv_with_task_options_and_predicts_names(tmp_path, capsys):
+    path = _write_table(tmp_path / "topics.tsv", _topic_rows(), "body", "topic")
+    run = tmp_path / "run"
+    options = ["--task-option", "text_column=body", "--task-option", "label_column=topic"]
+    argv = ["train", "text-classification", *options, "--source", str(path)]
+    argv += ["--units", "4", "--epochs", "1", "--quiet", "--output-dir", str(run)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "macro_f1" in out and "per class (test split):" in out and "confusion matrix:" in out
+    model = str(run / "model.keras")
+    assert cli.main(["predict", "text-classification", "fresh bread", "--model", model]) == 0
+    prediction = json.loads(capsys.readouterr().out.splitlines()[0])["prediction"]
+    assert prediction[0] in ("food", "sport", "tech")
+    assert set(prediction[1]) == {"food", "sport", "tech"}
+
+
+def _rows_file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options", "message"),
+    [
+        (
+            "a.csv",
+            "body,label\nfine,x\n",
+            {},
+            r"text_column='text' \(the columns of .* are \['body', 'label'\]",
+        ),
+        ("a.csv", "text,label\nfine,x\n", {"label_column": "y"}, r"label_column='y'"),
+        (
+            "a.jsonl",
+            '{"text": "fine"}\n',
+            {},
+            r"label_column='label' \(line 1 .* has the keys \['text'\]",
+        ),
+        ("a.jsonl", '{"text": "a", "label": 1}\n{oops\n', {}, "JSON object a line .* line 2"),
+        ("a.csv", "", {}, r"text_column='text' \(the columns of .* are \[\]"),
+        ("a.csv", "text,label\n", {}, r"no data rows"),
+        ("a.csv", "text,label\na,x\n,y\n", {}, r"non-empty text .* on line 3"),
+        ("a.csv", "text,label\na,x\nb,\n", {}, r"empty label on line 3"),
+        (
+            "a.csv",
+            "text,label\na,x\nb,x\n",
+            {},
+            r"two or more classes .*\(only the label\(s\) \['x'\]",
+        ),
+        ("a.csv", b"text,label\nfine,x\ncaf\xe9,y\n", {}, r"byte 0xe9 on line 3 cannot be decoded"),
+        (
+            "a.csv",
+            "text,label\na,x\nb,y\nc,z\n",
+            {"class_names": "x,y"},
+            r"unknown label\(s\) \['z'\]",
+        ),
+        ("a.txt", "some text\n", {}, r"a \.csv/\.tsv/\.tab/\.jsonl/\.ndjson file"),
+    ],
+)
+def test_bad_tables_are_clear_errors(tmp_path, name, content, options, message):
+    path = _rows_file(tmp_path, name, content)
+    with pytest.raises(DataError, match=message):
+        TextClassification(**options).load_data(str(path))
+
+
+def test_latin1_files_read_with_the_encoding_option(tmp_path):
+    path = tmp_path / "a.csv"
+    rows = "text,label\n" + "".join(f"café {i},{'xy'[i % 2]}\n" for i in range(10))
+    path.write_bytes(rows.encode("latin-1"))
+    data = TextClassification(encoding="latin-1").load_data(str(path))
+    assert "café 0" in _all_texts(data)
+
+
+@pytest.mark.parametrize(
+    ("layout", "options", "message"),
+    [
+        ({"a": [], "b": ["x"]}, {}, r"a \(no \.txt file"),
+        ({"a": ["x"], "b": ["  "]}, {}, r"\.txt file of `source`. Received: .*b/0\.txt \(empty\)"),
+        ({"a": ["x"], "b": ["y"]}, {"class_names": ["a", "c"]}, r"no folder 'c'"),
+        ({}, {"class_folders": True}, r"one sub-folder per class .* \(no sub-folder\)"),
+    ],
+)
+def test_bad_class_folders_are_clear_errors(tmp_path, layout, options, message):
+    for folder, texts in layout.items():
+        (tmp_path / folder).mkdir()
+        for i, text in enumerate(texts):
+            (tmp_path / folder / f"{i}.txt").write_text(text)
+    with pytest.raises(DataError, match=message):
+        TextClassification(**options).load_data(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (
+            {"class_folders": "yes"},
+            ValueError,
+            "Expected `class_folders` to be true, false or null",
+        ),
+        ({"text_column": "x", "label_column": "x"}, ValueError, "to differ"),
+        ({"text_column": ""}, ValueError, "`text_column` to be a non-empty string"),
+        ({"sequence_length": 0}, ValueError, "`sequence_length` to be a positive integer"),
+        ({"max_sequence_length": -3}, ValueError, "`max_sequence_length` to be a positive"),
+        ({"class_names": "only"}, ValueError, "two or more distinct names"),
+        ({"class_names": 3}, TypeError, "comma-separated string"),
+        ({"encoding": "no-such-codec"}, ValueError, "`encoding` to name a text encoding"),
+    ],
+)
+def test_bad_options_are_clear_errors(tmp_path, options, error, message):
+    path = _write_table(tmp_path / "a.csv", _topic_rows())
+    with pytest.raises(error, match=message):
+        TextClassification(**options).load_data(str(path))
+
+
+def test_a_refused_source_writes_nothing(tmp_path):
+    path = _rows_file(tmp_path, "a.csv", "body,label\nfine,x\n")
+    run = tmp_path / "run"
+    with pytest.raises(DataError):
+        TextClassification(**TINY_TASK).train(tiny_settings(run), source=str(path))
+    assert not run.exists()

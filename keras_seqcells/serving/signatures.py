@@ -211,14 +211,23 @@ class Signatures:
 
 
 def _text_classification(model, runner):
+    from keras_seqcells.tasks.text_classification import class_names
+
+    names = tf.constant(list(class_names(model)))
+    width = model.output_shape[-1]
+
     def serve(text):
         text = _batch_of_strings(text, "text")
         check = _check_non_empty(text, "Expected non-empty texts in `text`.")
         with tf.control_dependencies([check]):
-            p = tf.reshape(tf.cast(runner(text), tf.float32), [-1])
+            outputs = tf.cast(runner(text), tf.float32)
+        outputs = tf.reshape(outputs, [-1, width])
+        # A two-class model's one sigmoid output is the second class's probability.
+        if width == 1:
+            outputs = tf.concat([1.0 - outputs, outputs], axis=-1)
         return {
-            "probabilities": tf.stack([1.0 - p, p], axis=-1),
-            "label": tf.where(p >= 0.5, "positive", "negative"),
+            "probabilities": outputs,
+            "label": tf.gather(names, tf.argmax(outputs, axis=-1, output_type=tf.int32)),
         }
 
     spec = [_string_spec("text")]

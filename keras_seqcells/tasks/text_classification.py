@@ -1,13 +1,30 @@
-"""Text classification (many-to-one): sentence polarity from raw strings.
+"""Text classification (many-to-one): labelled texts of any length, two or more classes.
 
-Data: the sentence polarity data set shipped with the package
-(`rt-polarity`), a folder holding `*.pos` and `*.neg` files with one sentence a
-line, or TensorFlow Datasets' `imdb_reviews` by name. The model takes raw
-strings: its `TextVectorization` layer (adapted on the training split) lives
-inside it, so a saved or exported model needs no separate preprocessing.
+Data (`source`):
+
+- `"rt-polarity"` (shipped, the default): sentence polarity, one sentence a line.
+- `"imdb_reviews"`: TensorFlow Datasets' movie reviews, by name.
+- A CSV, TSV or JSON-lines file (`.csv`, `.tsv`/`.tab`, `.jsonl`/`.ndjson`)
+  with a text column and a label column (task options `text_column` and
+  `label_column`, `"text"` and `"label"` by default); labels are any strings.
+- A folder with one sub-folder per class and one document per `.txt` file
+  (the layout of `keras.utils.text_dataset_from_directory`, as in aclImdb).
+- A folder of `*.pos` and `*.neg` files with one sentence a line.
+
+The model takes raw strings and returns class probabilities: its
+`TextVectorization` layer (adapted on the training split) and its class names
+(a `ClassProbabilities` output layer) live inside it, so a saved or exported
+model needs no separate preprocessing and answers with label names. Two
+classes get one sigmoid unit, more get a softmax. Unless set, the sequence
+length is chosen from the training texts' token counts.
 """
 
+import csv
 import dataclasses
+import io
+import json
+import math
+import numbers
 import pathlib
 
 import keras
@@ -15,15 +32,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells.cells.base import check_positive_int, check_rate
-from keras_seqcells.tasks.base import Task, recurrent_layer
-from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path, split_indices
+from keras_seqcells.tasks.base import Task, atomic_write, recurrent_layer
+from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path
 
+#: The class names of the polarity data (rt-polarity, `*.pos`/`*.neg`, imdb_reviews).
 LABELS = ("negative", "positive")
+TABLE_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": "json", ".ndjson": "json"}
+#: Texts up to this percentile of the training token counts are kept whole.
+LENGTH_PERCENTILE = 99.0
 
 
 @dataclasses.dataclass
 class TextData:
-    """Texts (NumPy arrays of str) and labels (0 negative, 1 positive) per split."""
+    """Texts (NumPy arrays of str) and labels (int32 indices into `classes`) per split."""
 
     train_texts: np.ndarray
     train_labels: np.ndarray
@@ -31,6 +52,89 @@ class TextData:
     validation_labels: np.ndarray
     test_texts: np.ndarray
     test_labels: np.ndarray
+    classes: tuple = LABELS
+
+    def limited(self, limit):
+        """The first `limit` examples of each split."""
+        arrays = (getattr(self, field.name)[:limit] for field in dataclasses.fields(self)[:-1])
+        return TextData(*arrays, classes=self.classes)
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class ClassProbabilities(keras.layers.Dense):
+    """A `Dense` output layer whose outputs are the probabilities of named classes.
+
+    Two classes get one sigmoid unit (the probability of the second class);
+    more get one softmax unit per class. The names are part of the layer's
+    config, so a saved or exported classifier answers with label names.
+
+    Args:
+        classes: The class names, two or more, in the order of the outputs.
+        **kwargs: `keras.layers.Dense` arguments other than `units` and
+            `activation`.
+
+    Example:
+
+    >>> layer = ClassProbabilities(["ham", "spam"])
+    >>> tuple(layer(np.zeros((2, 3))).shape)
+    (2, 1)
+    >>> tuple(ClassProbabilities(["a", "b", "c"])(np.zeros((2, 3))).shape)
+    (2, 3)
+    """
+
+    def __init__(self, classes, **kwargs):
+        classes = tuple(str(name) for name in classes)
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(
+                f"Expected two or more distinct class names. Received: classes={list(classes)}"
+            )
+        binary = len(classes) == 2
+        kwargs.pop("units", None)
+        kwargs["activation"] = "sigmoid" if binary else "softmax"
+        super().__init__(1 if binary else len(classes), **kwargs)
+        self.classes = classes
+
+    def get_config(self):
+        config = super().get_config()
+        del config["units"]
+        return {**config, "classes": list(self.classes)}
+
+
+def class_names(model):
+    """The class names of a text classifier, in the order of its probabilities.
+
+    A model without a `ClassProbabilities` layer (saved by an earlier version)
+    has one sigmoid output: negative or positive.
+    """
+    for layer in reversed(model.layers):
+        if isinstance(layer, ClassProbabilities):
+            return layer.classes
+    if model.output_shape[-1] == 1:
+        return LABELS
+    raise ValueError(
+        "Expected a text classifier with a `ClassProbabilities` output layer. Received: "
+        f"model={model.name!r} (no such layer, {model.output_shape[-1]} outputs)"
+    )
+
+
+# ------------------------------------------------------------------ reading
+def decode(data, path, encoding="utf-8"):
+    """`data` (bytes of the file `path`) as text, or an error naming the line."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"Expected `source` to be text in the {encoding} encoding (task option "
+            f"`encoding`). Received: {path} (byte {data[error.start]:#x} on line {line} "
+            f"cannot be decoded: mixed or other encoding)"
+        ) from None
+    except LookupError:
+        raise ValueError(
+            f"Expected `encoding` to name a text encoding, such as 'utf-8' or 'latin-1'. "
+            f"Received: encoding={encoding!r}"
+        ) from None
+    return text.removeprefix("\ufeff")
 
 
 def read_polarity_folder(folder):
@@ -41,8 +145,8 @@ def read_polarity_folder(folder):
         files = sorted(folder.glob(f"*{suffix}"))
         if not files:
             raise DataError(
-                f"Expected `source` to be a folder with *.pos and *.neg files. Received: "
-                f"source={folder} (no *{suffix} file)"
+                "Expected `source` to be a folder with *.pos and *.neg files (or one "
+                f"sub-folder per class). Received: source={folder} (no *{suffix} file)"
             )
         for path in files:
             lines = [line.strip() for line in read_text(path, "source").splitlines()]
@@ -53,43 +157,322 @@ def read_polarity_folder(folder):
                     "(no sentence)"
                 )
             texts += lines
-            labels += [label] * len(lines)
-    return np.array(texts, dtype=object), np.array(labels, dtype="int32")
+            labels += [LABELS[label]] * len(lines)
+    return np.array(texts, dtype=object), np.array(labels, dtype=object)
 
 
-def _split(texts, labels, seed, test_fraction=0.1, validation_fraction=0.1):
-    train, validation, test = split_indices(len(texts), test_fraction, validation_fraction, seed)
-    return TextData(
-        texts[train],
-        labels[train],
-        texts[validation],
-        labels[validation],
-        texts[test],
-        labels[test],
+def _label_text(value, path, line, column):
+    if value is None or isinstance(value, (dict, list)):
+        raise DataError(
+            f"Expected a label (a string or number) in column {column!r} of `source`. "
+            f"Received: {value!r} on line {line} of {path}"
+        )
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON's 1.0 and 1 are one class
+    label = str(value).strip()
+    if not label:
+        raise DataError(
+            f"Expected a label in column {column!r} of `source`. Received: an empty label "
+            f"on line {line} of {path}"
+        )
+    return label
+
+
+def _text_value(value, path, line, column):
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(
+            f"Expected a non-empty text in column {column!r} of `source`. Received: "
+            f"{value!r} on line {line} of {path}"
+        )
+    return value.strip()
+
+
+def _missing_column(argument, column, path, columns):
+    return DataError(
+        f"Expected `{argument}` to name a column of `source`. Received: {argument}={column!r} "
+        f"(the columns of {path} are {list(columns)}; set the task option `{argument}`)"
+    )
+
+
+def read_table(path, text_column="text", label_column="label", encoding="utf-8"):
+    """Reads texts and labels from a CSV, TSV or JSON-lines file.
+
+    Args:
+        path: The file; its suffix says the format (`.csv`, `.tsv`/`.tab`,
+            `.jsonl`/`.ndjson`). CSV and TSV files start with a header row.
+        text_column: The column (or JSON key) of the texts.
+        label_column: The column (or JSON key) of the labels.
+        encoding: The file's text encoding.
+
+    Returns:
+        Texts and labels (as strings), two NumPy object arrays.
+    """
+    path = pathlib.Path(path)
+    delimiter = TABLE_FORMATS.get(path.suffix.lower())
+    if delimiter is None:
+        raise DataError(
+            f"Expected `source` to be a {', '.join(TABLE_FORMATS)} file or a folder. "
+            f"Received: source={path}"
+        )
+    if not path.is_file():
+        raise DataError(f"Expected `source` to be an existing file. Received: source={path}")
+    text = decode(path.read_bytes(), path, encoding)
+    texts, labels = [], []
+    if delimiter == "json":
+        for line, row in enumerate(text.splitlines(), start=1):
+            if not row.strip():
+                continue
+            try:
+                record = json.loads(row)
+            except json.JSONDecodeError as error:
+                raise DataError(
+                    f"Expected one JSON object a line in `source`. Received: line {line} of "
+                    f"{path} ({error.msg})"
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"Expected one JSON object a line in `source`. Received: a "
+                    f"{type(record).__name__} on line {line} of {path}"
+                )
+            for argument, column in (("text_column", text_column), ("label_column", label_column)):
+                if column not in record:
+                    raise DataError(
+                        f"Expected `{argument}` to name a key of every record of `source`. "
+                        f"Received: {argument}={column!r} (line {line} of {path} has the keys "
+                        f"{list(record)}; set the task option `{argument}`)"
+                    )
+            texts.append(_text_value(record[text_column], path, line, text_column))
+            labels.append(_label_text(record[label_column], path, line, label_column))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            columns = reader.fieldnames or []
+            for argument, column in (("text_column", text_column), ("label_column", label_column)):
+                if column not in columns:
+                    raise _missing_column(argument, column, path, columns)
+            for record in reader:
+                line = reader.line_num
+                texts.append(_text_value(record[text_column], path, line, text_column))
+                labels.append(_label_text(record[label_column], path, line, label_column))
+        except csv.Error as error:
+            raise DataError(
+                f"Expected a well-formed table in `source`. Received: line {reader.line_num} "
+                f"of {path} ({error})"
+            ) from None
+    if not texts:
+        raise DataError(
+            f"Expected labelled texts in `source`. Received: source={path} (no data rows)"
+        )
+    return np.array(texts, dtype=object), np.array(labels, dtype=object)
+
+
+def read_class_folders(folder, encoding="utf-8", class_names=None):
+    """Reads one document per `.txt` file from one sub-folder per class.
+
+    The layout of `keras.utils.text_dataset_from_directory`: the sub-folders'
+    names are the labels, and the `.txt` files anywhere under a sub-folder
+    are its documents (other files are ignored).
+
+    Args:
+        folder: The folder of class sub-folders.
+        encoding: The files' text encoding.
+        class_names: Optional sub-folders to read (others are ignored, as
+            aclImdb's `unsup`); by default, all.
+
+    Returns:
+        Texts and labels (as strings), two NumPy object arrays.
+    """
+    folder = pathlib.Path(folder)
+    if class_names is None:
+        class_folders = sorted(p for p in folder.iterdir() if p.is_dir())
+    else:
+        class_folders = [folder / name for name in class_names]
+        for class_folder in class_folders:
+            if not class_folder.is_dir():
+                raise DataError(
+                    f"Expected a sub-folder of `source` for each of class_names="
+                    f"{list(class_names)}. Received: source={folder} (no folder "
+                    f"{class_folder.name!r})"
+                )
+    if not class_folders:
+        raise DataError(
+            f"Expected one sub-folder per class in `source`. Received: source={folder} "
+            "(no sub-folder)"
+        )
+    texts, labels = [], []
+    for class_folder in class_folders:
+        files = sorted(p for p in class_folder.rglob("*.txt") if p.is_file())
+        if not files:
+            raise DataError(
+                f"Expected each class folder of `source` to hold .txt files, one document "
+                f"each. Received: {class_folder} (no .txt file; the task option "
+                "`class_names` chooses the classes)"
+            )
+        for path in files:
+            text = decode(path.read_bytes(), path, encoding).strip()
+            if not text:
+                raise DataError(
+                    f"Expected a document in each .txt file of `source`. Received: {path} (empty)"
+                )
+            texts.append(text)
+            labels.append(class_folder.name)
+    return np.array(texts, dtype=object), np.array(labels, dtype=object)
+
+
+# ---------------------------------------------------------------- splitting
+def stratified_order(labels, seed):
+    """A seeded order of `range(len(labels))` whose every prefix holds each class in proportion.
+
+    Each example's key is its rank within its class (in a seeded random
+    order) as a fraction of the class's size; sorting by key interleaves
+    the classes, so the first `n` examples hold each class's share of `n`
+    to within one example.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keys = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        ranks = rng.permutation(len(members))
+        keys[members] = (ranks + rng.random(len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+def stratified_split(labels, seed, test_fraction=0.1, validation_fraction=0.1):
+    """Seeded split of `range(len(labels))` keeping each class's share in every split.
+
+    Returns:
+        Train, validation and test indices (see `stratified_order`).
+    """
+    for name, fraction in (
+        ("test_fraction", test_fraction),
+        ("validation_fraction", validation_fraction),
+    ):
+        if not 0.0 < fraction < 0.5:
+            raise ValueError(f"Expected `{name}` in (0, 0.5). Received: {name}={fraction}")
+    count = len(labels)
+    order = stratified_order(labels, seed)
+    n_test = max(1, round(count * test_fraction))
+    n_validation = max(1, round(count * validation_fraction))
+    if count - n_test - n_validation < 1:
+        raise DataError(f"Expected enough examples to split. Received: {count} example(s)")
+    return (
+        order[n_test + n_validation :],
+        order[n_test : n_test + n_validation],
+        order[:n_test],
     )
 
 
 def _as_arrays(pairs):
-    """(text, label) pairs from TFDS as a str array and an int32 array."""
+    """(text, label) pairs from TFDS as a str array and an array of label names."""
     texts, labels = [], []
     for text, label in pairs:
         texts.append(text.decode("utf-8") if isinstance(text, bytes) else text)
-        labels.append(label)
-    return np.array(texts, dtype=object), np.array(labels, dtype="int32")
+        labels.append(LABELS[int(label)])
+    return np.array(texts, dtype=object), np.array(labels, dtype=object)
 
 
+def _class_list(class_names):
+    """The `class_names` option as a tuple of names (or None)."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str):
+        class_names = class_names.split(",")
+    if not isinstance(class_names, (list, tuple)):
+        raise TypeError(
+            "Expected `class_names` to be a list of names or a comma-separated string. "
+            f"Received: class_names={class_names!r}"
+        )
+    names = tuple(str(name).strip() for name in class_names)
+    if len(names) < 2 or len(set(names)) != len(names) or not all(names):
+        raise ValueError(
+            f"Expected `class_names` to be two or more distinct names. Received: "
+            f"class_names={class_names!r}"
+        )
+    return names
+
+
+def _sort_key(name):
+    """Numeric labels in numeric order ("2" before "10"), then the others by name."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def encode_labels(labels, class_names=None, source=None, training=True):
+    """Label names as int32 indices into the classes, and the classes.
+
+    Args:
+        labels: Label names (strings).
+        class_names: Optional classes in order; a label not among them is an
+            error. By default, the sorted distinct labels.
+        source: Named in errors.
+        training: Whether `labels` are training labels, which need two
+            classes or more.
+    """
+    found = sorted(set(labels), key=_sort_key)
+    classes = class_names or tuple(found)
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise DataError(
+            f"Expected the labels of `source` among class_names={list(classes)}. Received: "
+            f"unknown label(s) {unknown} in source={source}"
+        )
+    if training and len(found) < 2:
+        raise DataError(
+            f"Expected two or more classes in `source`. Received: source={source} (only "
+            f"the label(s) {found})"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[label] for label in labels], dtype="int32"), tuple(classes)
+
+
+# ------------------------------------------------------------------- lengths
+def token_counts(texts):
+    """Tokens per text as the model's `TextVectorization` splits them (on whitespace)."""
+    return np.array([len(text.split()) for text in texts], dtype="int64")
+
+
+def choose_sequence_length(texts, maximum, percentile=LENGTH_PERCENTILE):
+    """The sequence length that keeps `percentile`% of `texts` whole, at most `maximum`."""
+    counts = token_counts(texts)
+    if not len(counts):
+        raise DataError("Expected training texts. Received: an empty training split")
+    return int(min(maximum, max(1, math.ceil(np.percentile(counts, percentile)))))
+
+
+# --------------------------------------------------------------------- task
 class TextClassification(Task):
-    """Binary sentiment of sentences or reviews, from raw strings.
+    """Classifies raw texts into two or more named classes.
 
     Args:
         max_tokens: Size of the vocabulary (the most frequent training words,
             with the padding and out-of-vocabulary tokens).
-        sequence_length: Tokens kept per text (longer texts are truncated;
-            the longest rt-polarity sentence has 59).
+        sequence_length: Tokens kept per text (longer texts are truncated).
+            By default (`None` or `"auto"`), the 99th percentile of the
+            training texts' token counts, at most `max_sequence_length`
+            (45 on rt-polarity, whose longest sentence has 59).
+        max_sequence_length: The most tokens the chosen length may keep.
         embedding_dim: Size of the word embeddings (on rt-polarity, 128
             measured better than 64 and 256 with the recommended settings).
         dropout: Rate of the dropout on the embeddings (whole channels) and
             on the encoder's output.
+        text_column: The column (or JSON key) of the texts in a CSV, TSV or
+            JSON-lines `source`.
+        label_column: The column (or JSON key) of the labels in such a file.
+        class_names: Optional classes, in order (a list or a comma-separated
+            string): a folder `source` reads only these sub-folders, and a
+            label outside them is an error. By default, every label found.
+        class_folders: How a folder `source` is read: `True` one sub-folder
+            per class, `False` `*.pos` and `*.neg` files; `None` (default)
+            the latter when the folder holds such files.
+        encoding: The text encoding of `source` files.
+
+    Example:
+
+    >>> task = TextClassification(text_column="review", label_column="stars")
+    >>> data = task.load_data("reviews.csv")  # doctest: +SKIP
     """
 
     name = "text-classification"
@@ -99,56 +482,146 @@ class TextClassification(Task):
     # grows overconfident): early stopping usually ends training after epoch 4 or 5.
     recommended_settings = {"cell": "gru", "units": 64, "epochs": 8, "learning_rate": 1e-3}
 
-    def __init__(self, max_tokens=10000, sequence_length=60, embedding_dim=128, dropout=0.5):
+    def __init__(
+        self,
+        max_tokens=10000,
+        sequence_length=None,
+        max_sequence_length=400,
+        embedding_dim=128,
+        dropout=0.5,
+        text_column="text",
+        label_column="label",
+        class_names=None,
+        class_folders=None,
+        encoding="utf-8",
+    ):
         for name, value in (
             ("max_tokens", max_tokens),
-            ("sequence_length", sequence_length),
+            ("max_sequence_length", max_sequence_length),
             ("embedding_dim", embedding_dim),
         ):
             check_positive_int(name, value)
+        if sequence_length == "auto":
+            sequence_length = None
+        if sequence_length is not None:
+            check_positive_int("sequence_length", sequence_length)
         check_rate("dropout", dropout)
+        columns = {}
+        for name, value in (
+            ("text_column", text_column),
+            ("label_column", label_column),
+            ("encoding", encoding),
+        ):
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = str(value)  # `--task-option label_column=2` parses as a number
+            if not isinstance(value, str) or not value:
+                raise ValueError(
+                    f"Expected `{name}` to be a non-empty string. Received: {name}={value!r}"
+                )
+            columns[name] = value
+        text_column, label_column, encoding = columns.values()
+        if text_column == label_column:
+            raise ValueError(
+                "Expected `text_column` and `label_column` to differ. Received: "
+                f"text_column={text_column!r}, label_column={label_column!r}"
+            )
+        if class_folders not in (None, True, False):
+            raise ValueError(
+                f"Expected `class_folders` to be true, false or null. Received: "
+                f"class_folders={class_folders!r}"
+            )
         self.max_tokens = max_tokens
         self.sequence_length = sequence_length
+        self.max_sequence_length = max_sequence_length
         self.embedding_dim = embedding_dim
         self.dropout = dropout
+        self.text_column = text_column
+        self.label_column = label_column
+        self.class_names = _class_list(class_names)
+        self.class_folders = class_folders
+        self.encoding = encoding
+
+    # -------------------------------------------------------------- data
+    def read(self, source):
+        """Texts and label names (string arrays) of a file or folder `source`."""
+        path = pathlib.Path(source)
+        if path.is_dir():
+            polarity = any(path.glob("*.pos")) or any(path.glob("*.neg"))
+            class_folders = self.class_folders
+            if class_folders is None:
+                class_folders = not polarity and any(p.is_dir() for p in path.iterdir())
+            if not class_folders:
+                return read_polarity_folder(path)
+            return read_class_folders(path, self.encoding, self.class_names)
+        if path.suffix.lower() in TABLE_FORMATS:
+            return read_table(path, self.text_column, self.label_column, self.encoding)
+        raise DataError(
+            "Expected `source` to be 'rt-polarity', 'imdb_reviews', a "
+            f"{'/'.join(TABLE_FORMATS)} file, a folder of class sub-folders or a folder of "
+            f"*.pos and *.neg files. Received: source={source}"
+            + ("" if path.exists() else " (not found)")
+        )
 
     def load_data(self, source=None, seed=0, limit=None):
-        """Loads `source` and splits it (seeded): 80% train, 10% validation, 10% test.
+        """Loads `source` and splits it, stratified by class and seeded: 80/10/10%.
 
         Args:
             source: `"rt-polarity"` (shipped, the default), `"imdb_reviews"`
-                (TensorFlow Datasets; its own test split is the test split), or
-                a folder with `*.pos` and `*.neg` files.
+                (TensorFlow Datasets; its own test split is the test split), a
+                CSV/TSV/JSON-lines file, a folder of class sub-folders, or a
+                folder with `*.pos` and `*.neg` files.
             seed: Seed of the random split.
-            limit: Optional number of examples to keep (for quick runs).
+            limit: Optional number of examples to keep per split (for quick runs).
+
+        Returns:
+            A `TextData`.
         """
         source = source or self.default_source
         if source == "imdb_reviews":
             texts, labels = _as_arrays(load_tfds(source, "train", as_supervised=True))
-            validation = np.random.default_rng(seed).permutation(len(texts))
-            validation, train = validation[: len(texts) // 10], validation[len(texts) // 10 :]
-            # TFDS's own test split stays the held-out set.
+            test_texts, test_labels = _as_arrays(load_tfds(source, "test", as_supervised=True))
+            indices, classes = encode_labels(labels, self.class_names or LABELS, source)
+            test_indices, _ = encode_labels(test_labels, classes, source, training=False)
+            # TFDS's own test split stays the held-out set; validation comes from train.
+            order = stratified_order(indices, seed)
+            validation, train = order[: len(order) // 10], order[len(order) // 10 :]
             data = TextData(
                 texts[train],
-                labels[train],
+                indices[train],
                 texts[validation],
-                labels[validation],
-                *_as_arrays(load_tfds(source, "test", as_supervised=True)),
+                indices[validation],
+                test_texts,
+                test_indices,
+                classes,
             )
         else:
-            folder = shipped_path("rt-polarity") if source == "rt-polarity" else source
-            texts, labels = read_polarity_folder(folder)
-            data = _split(texts, labels, seed)
-        if limit is not None:
+            path = shipped_path("rt-polarity") if source == "rt-polarity" else source
+            texts, labels = self.read(path)
+            default = LABELS if set(labels) <= set(LABELS) else None
+            indices, classes = encode_labels(labels, self.class_names or default, source)
+            train, validation, test = stratified_split(indices, seed)
             data = TextData(
-                *(array[:limit] for array in dataclasses.astuple(data)),
+                texts[train],
+                indices[train],
+                texts[validation],
+                indices[validation],
+                texts[test],
+                indices[test],
+                classes,
             )
-        return data
+        return data if limit is None else data.limited(limit)
+
+    # ------------------------------------------------------------- model
+    def chosen_sequence_length(self, data):
+        """The sequence length of a model trained on `data` (see the class docstring)."""
+        if self.sequence_length is not None:
+            return self.sequence_length
+        return choose_sequence_length(data.train_texts, self.max_sequence_length)
 
     def build_model(self, data, settings):
         vectorizer = keras.layers.TextVectorization(
             max_tokens=self.max_tokens,
-            output_sequence_length=self.sequence_length,
+            output_sequence_length=self.chosen_sequence_length(data),
             standardize="lower",
             name="vectorizer",
         )
@@ -163,17 +636,23 @@ class TextClassification(Task):
             recurrent_layer(settings.cell, settings.units, seed=settings.seed), name="encoder"
         )(x)
         x = keras.layers.Dropout(self.dropout)(x)
-        probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        probability = ClassProbabilities(data.classes, name="probability")(x)
         return keras.Model(texts, probability, name=f"text_classifier_{settings.cell}")
 
     def compile(self, model, settings):
+        binary = model.output_shape[-1] == 1
         model.compile(
-            optimizer=settings.optimizer(), loss="binary_crossentropy", metrics=["accuracy"]
+            optimizer=settings.optimizer(),
+            loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
         )
 
     def datasets(self, data, batch_size):
+        binary = len(data.classes) == 2
+
         def dataset(texts, labels, shuffle):
-            ds = tf.data.Dataset.from_tensor_slices((list(texts), labels.astype("float32")))
+            labels = labels.astype("float32" if binary else "int32")
+            ds = tf.data.Dataset.from_tensor_slices((list(texts), labels))
             if shuffle:
                 ds = ds.shuffle(len(texts), seed=0, reshuffle_each_iteration=True)
             return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -183,23 +662,71 @@ class TextClassification(Task):
             dataset(data.validation_texts, data.validation_labels, shuffle=False),
         )
 
+    # -------------------------------------------------------- evaluation
     def evaluate(self, model, data):
-        probabilities = predict_probabilities(model, data.test_texts)
-        accuracy = float(np.mean((probabilities >= 0.5) == data.test_labels))
-        return {"accuracy": accuracy, "test_examples": len(data.test_labels)}
+        """Held-out accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
 
-    def baselines(self, data):
-        majority = int(np.mean(data.train_labels) >= 0.5)
+        The data's labels are matched to the model's classes by name; a label
+        the model does not know is an error.
+        """
+        classes = class_names(model)
+        unknown = sorted(set(data.classes[i] for i in np.unique(data.test_labels)) - set(classes))
+        if unknown:
+            raise DataError(
+                f"Expected the test labels among the model's classes {list(classes)}. "
+                f"Received: unknown label(s) {unknown}"
+            )
+        position = {name: i for i, name in enumerate(classes)}
+        truth = np.array([position[data.classes[i]] for i in data.test_labels], dtype="int64")
+        predicted = np.argmax(class_probabilities(model, data.test_texts), axis=-1)
         return {
-            "majority class": {"accuracy": float(np.mean(data.test_labels == majority))},
-            "bag-of-words logistic regression": {"accuracy": bag_of_words_accuracy(data)},
+            **classification_report(truth, predicted, classes),
+            "sequence_length": sequence_length_of(model),
+            "test_texts_truncated": float(
+                np.mean(token_counts(data.test_texts) > sequence_length_of(model))
+            ),
         }
 
+    def baselines(self, data):
+        majority = np.full(len(data.test_labels), np.bincount(data.train_labels).argmax())
+        summary = ("accuracy", "macro_f1")
+
+        def pick(report):
+            return {name: report[name] for name in summary}
+
+        return {
+            "majority class": pick(classification_report(data.test_labels, majority, data.classes)),
+            "bag-of-words logistic regression": pick(
+                classification_report(
+                    data.test_labels, bag_of_words_predictions(data), data.classes
+                )
+            ),
+        }
+
+    def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):
+        """`Task.train`, then the confusion matrix's PNG in the run folder."""
+        result = super().train(
+            settings, source=source, limit=limit, callbacks=callbacks, strategy=strategy
+        )
+        plot_confusion_matrix(
+            result.metrics["confusion_matrix"],
+            list(result.metrics["per_class"]),
+            pathlib.Path(settings.output_dir) / "confusion_matrix.png",
+        )
+        return result
+
     def predict(self, model, texts):
-        """Returns `(label, probability of positive)` for each raw text."""
+        """Returns `(label, {class: probability})` for each raw text."""
         texts = check_texts(texts)
-        probabilities = predict_probabilities(model, texts)
-        return [(LABELS[int(p >= 0.5)], float(p)) for p in probabilities]
+        classes = class_names(model)
+        probabilities = class_probabilities(model, texts)
+        return [
+            (
+                classes[int(np.argmax(row))],
+                {name: float(p) for name, p in zip(classes, row, strict=True)},
+            )
+            for row in probabilities
+        ]
 
 
 def check_texts(texts):
@@ -211,12 +738,103 @@ def check_texts(texts):
     return texts
 
 
-def predict_probabilities(model, texts, batch_size=256):
-    return model.predict(tf.constant(list(texts)), batch_size=batch_size, verbose=0).reshape(-1)
+def sequence_length_of(model):
+    """Tokens a text classifier keeps per text (its vectorizer's output length)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.TextVectorization):
+            return int(layer.get_config()["output_sequence_length"])
+    return None
 
 
-def bag_of_words_accuracy(data, epochs=10, seed=0):
-    """Held-out accuracy of an L2-regularised logistic regression on TF-IDF uni+bigrams."""
+def class_probabilities(model, texts, batch_size=256):
+    """The probability of each class (columns in `class_names(model)`'s order) per text.
+
+    A two-class model's one sigmoid output `p` is the columns `1 - p`, `p`.
+    """
+    outputs = model.predict(tf.constant(list(texts)), batch_size=batch_size, verbose=0)
+    outputs = np.asarray(outputs, dtype="float32").reshape(len(texts), -1)
+    if outputs.shape[1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
+
+
+def classification_report(truth, predicted, classes):
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    Args:
+        truth: True class indices.
+        predicted: Predicted class indices.
+        classes: The class names, by index.
+
+    Returns:
+        A JSON-serialisable dict. A class never predicted has precision 0,
+        one absent from `truth` recall 0 (and F1 0 in both cases).
+
+    Example:
+
+    >>> classification_report([0, 1, 1], [0, 1, 0], ["a", "b"])["per_class"]["b"]["recall"]
+    0.5
+    """
+    truth = np.asarray(truth, dtype="int64")
+    predicted = np.asarray(predicted, dtype="int64")
+    k = len(classes)
+    matrix = np.zeros((k, k), dtype="int64")
+    np.add.at(matrix, (truth, predicted), 1)
+    per_class = {}
+    for i, name in enumerate(classes):
+        hits = matrix[i, i]
+        predicted_count, actual = matrix[:, i].sum(), matrix[i].sum()
+        precision = hits / predicted_count if predicted_count else 0.0
+        recall = hits / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual),
+        }
+    present = [name for i, name in enumerate(classes) if matrix[i].sum()]
+    return {
+        "accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
+        # Over the classes present in the test split (as scikit-learn's labels=).
+        "macro_f1": float(np.mean([per_class[name]["f1"] for name in present])),
+        "test_examples": int(matrix.sum()),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def plot_confusion_matrix(matrix, classes, path):
+    """Writes the confusion matrix (rows: true class, columns: predicted) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    size = 2.5 + 0.45 * len(classes)
+    figure, axis = plt.subplots(figsize=(size + 1.0, size))
+    image = axis.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axis)
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > threshold else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
+    axis.set_title("confusion matrix (test split)")
+    figure.tight_layout()
+    try:
+        with atomic_write(path) as temporary:
+            figure.savefig(temporary, dpi=100)
+    finally:
+        plt.close(figure)
+
+
+def bag_of_words_predictions(data, epochs=10, seed=0):
+    """Held-out class predictions of an L2-regularised logistic regression on TF-IDF uni+bigrams."""
     keras.utils.set_random_seed(seed)
     vectorizer = keras.layers.TextVectorization(
         max_tokens=30000, ngrams=2, output_mode="tf_idf", standardize="lower"
@@ -226,22 +844,34 @@ def bag_of_words_accuracy(data, epochs=10, seed=0):
     def features(texts):
         return vectorizer(tf.constant(list(texts)))
 
+    classes = len(data.classes)
+    binary = classes == 2
     classifier = keras.Sequential(
         [
             keras.layers.Dense(
-                1, activation="sigmoid", kernel_regularizer=keras.regularizers.L2(1e-4)
+                1 if binary else classes,
+                activation="sigmoid" if binary else "softmax",
+                kernel_regularizer=keras.regularizers.L2(1e-4),
             )
         ]
     )
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+    )
+    dtype = "float32" if binary else "int32"
     classifier.fit(
         features(data.train_texts),
-        data.train_labels.astype("float32"),
-        validation_data=(features(data.validation_texts), data.validation_labels.astype("float32")),
+        data.train_labels.astype(dtype),
+        validation_data=(features(data.validation_texts), data.validation_labels.astype(dtype)),
         epochs=epochs,
         batch_size=64,
         callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
         verbose=0,
     )
-    probabilities = classifier.predict(features(data.test_texts), verbose=0).reshape(-1)
-    return float(np.mean((probabilities >= 0.5) == data.test_labels))
+    outputs = classifier.predict(features(data.test_texts), verbose=0).reshape(
+        len(data.test_texts), -1
+    )
+    if binary:
+        outputs = np.concatenate([1.0 - outputs, outputs], axis=1)
+    return np.argmax(outputs, axis=-1)
