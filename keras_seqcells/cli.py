@@ -235,6 +235,9 @@ def _print_results(task, metrics, baselines):
     print(f"held-out {task.metric} (test split):")
     for name, values in rows:
         print(f"  {name:<{width}}  {_format_metrics(values)}")
+    verdict = task.verdict(metrics, baselines)
+    if verdict:
+        print(verdict)
 
 
 def load_model(path, argument="--model"):
@@ -306,6 +309,8 @@ def _train(args):
     print(f"trained {len(result.history['loss'])} epoch(s) in {result.seconds:.1f}s")
     print(f"model: {result.model_path}")
     print(f"learning curve: {output_dir / 'learning_curve.png'}")
+    if (output_dir / "forecast.png").exists():
+        print(f"forecast plot: {output_dir / 'forecast.png'}")
     print(f"TensorBoard logs: {output_dir / 'logs'}")
 
 
