@@ -678,8 +678,13 @@ def infer_season(training_values, spacing=None):
 
 
 class KeepBestStart(keras.callbacks.Callback):
-    """Restores the weights training started from when no epoch improved on
-    their validation loss (EarlyStopping only compares finished epochs).
+    """Returns the model to its start, the baseline forecast, when that does
+    better on validation than the trained model (EarlyStopping only compares
+    finished epochs).
+
+    The start is the model with its zero-initialised `"change"` layer back
+    at zero, whatever the recurrent layer's weights: so a resumed run ends
+    where an uninterrupted one would.
 
     Args:
         validation_data: The validation `tf.data.Dataset`.
@@ -688,19 +693,16 @@ class KeepBestStart(keras.callbacks.Callback):
     def __init__(self, validation_data):
         super().__init__()
         self.validation_data = validation_data
-        self.start_loss = None
-        self.start_weights = None
 
     def _loss(self):
         return float(self.model.evaluate(self.validation_data, verbose=0, return_dict=True)["loss"])
 
-    def on_train_begin(self, logs=None):
-        self.start_weights = self.model.get_weights()
-        self.start_loss = self._loss()
-
     def on_train_end(self, logs=None):
-        if self.start_weights is not None and self._loss() > self.start_loss:
-            self.model.set_weights(self.start_weights)
+        change = self.model.get_layer("change")
+        trained, trained_loss = change.get_weights(), self._loss()
+        change.set_weights([np.zeros_like(weight) for weight in trained])
+        if trained_loss <= self._loss():
+            change.set_weights(trained)
 
 
 class Forecasting(Task):
@@ -1171,13 +1173,11 @@ class Forecasting(Task):
         `forecast.png` and adds the reference, season and `verdict` to
         `metrics.json`."""
         data = self.load_data(source, limit=limit)
-        _, validation = self.datasets(data, settings.batch_size)
+        if self.mode == "many_to_one":
+            _, validation = self.datasets(data, settings.batch_size)
+            callbacks = (*callbacks, KeepBestStart(validation))
         result = super().train(
-            settings,
-            source=source,
-            limit=limit,
-            callbacks=(*callbacks, KeepBestStart(validation)),
-            strategy=strategy,
+            settings, source=source, limit=limit, callbacks=callbacks, strategy=strategy
         )
         output_dir = pathlib.Path(settings.output_dir)
         plot_forecast(result.model, data, output_dir / "forecast.png")
