@@ -38,7 +38,7 @@ EXAMPLES = {
         {"cell": "lstm", "epochs": 1, "batch_size": 32},
         200,
     ),
-    "forecasting": ("forecaster", {}, {"cell": "gru", "epochs": 2}, None),
+    "forecasting": ("forecaster", {"reference": "none"}, {"cell": "gru", "epochs": 2}, None),
 }
 
 

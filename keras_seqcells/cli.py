@@ -243,6 +243,9 @@ def _print_results(task, metrics, baselines):
         print("per class (test split):")
         for name, values in per_class.items():
             print(f"  {name:<{width}}  {_format_metrics(values)}")
+    verdict = task.verdict(metrics, baselines)
+    if verdict:
+        print(verdict)
 
 
 def load_model(path, argument="--model"):
@@ -316,6 +319,8 @@ def _train(args):
     print(f"learning curve: {output_dir / 'learning_curve.png'}")
     if (output_dir / "confusion_matrix.png").is_file():
         print(f"confusion matrix: {output_dir / 'confusion_matrix.png'}")
+    if (output_dir / "forecast.png").exists():
+        print(f"forecast plot: {output_dir / 'forecast.png'}")
     print(f"TensorBoard logs: {output_dir / 'logs'}")
 
 

@@ -43,11 +43,13 @@ def test_shipped_series_are_split_chronologically():
     inputs, targets = data.inputs("test"), data.targets("test")
     assert inputs.shape == (724, 30, 1) and inputs.dtype == np.float32
     t = data.test_origins[5]
-    np.testing.assert_allclose(inputs[5, :, 0], data.values[t - 29 : t + 1], rtol=1e-6)
-    np.testing.assert_allclose(targets[5], data.values[t + 1 : t + 8], rtol=1e-6)
+    values = data.values[:, 0]
+    np.testing.assert_allclose(inputs[5, :, 0], values[t - 29 : t + 1], rtol=1e-6)
+    np.testing.assert_allclose(targets[5], values[t + 1 : t + 8], rtol=1e-6)
     np.testing.assert_allclose(data.step_targets("test")[:, -1], targets)
-    np.testing.assert_allclose(data.seasonal_naive("test")[5], data.values[t - 364 : t - 357])
-    np.testing.assert_allclose(data.persistence("test")[5], [data.values[t]] * 7)
+    np.testing.assert_allclose(data.seasonal_naive("test")[5], values[t - 364 : t - 357])
+    np.testing.assert_allclose(data.persistence("test")[5], [values[t]] * 7)
+    assert Forecasting().model_reference(data) == "last"  # persistence wins on validation
     baselines = Forecasting().baselines(data)
     assert baselines["persistence"]["mae"] == pytest.approx(2.6238, abs=1e-4)
     assert baselines["seasonal naive (season=365)"]["mae"] == pytest.approx(2.9731, abs=1e-4)
@@ -55,6 +57,7 @@ def test_shipped_series_are_split_chronologically():
     airline = Forecasting().load_data("airline-passengers")
     assert (airline.window, airline.horizon, airline.season) == (24, 6, 12)
     assert len(airline.test_origins) == 24
+    assert Forecasting().model_reference(airline) == "season"
     assert doctest.testmod(forecasting).failed == 0
 
 
@@ -110,7 +113,7 @@ def test_many_to_many_trains_on_all_steps_and_saves_the_forecast(tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     assert reloaded.output_shape == (None, 3)
     data = task.load_data("airline-passengers")
-    inputs = [",".join(str(v) for v in data.values[-20:])]
+    inputs = [",".join(str(v) for v in data.values[-20:, 0])]
     np.testing.assert_allclose(
         task.predict(reloaded, inputs), task.predict(result.model, inputs), rtol=1e-6
     )
@@ -133,26 +136,22 @@ def test_model_answers_in_the_series_units(tmp_path):
 
 def test_custom_csv_with_named_columns(tmp_path):
     path = write_csv(tmp_path / "sales.csv", ["id", "month", "sales"], monthly_rows(72))
-    task = Forecasting(date_column="month", value_column="sales", **TINY_TASK)
+    task = Forecasting(date_column="month", target="sales", **TINY_TASK)
     data = task.load_data(str(path))
     assert data.season == 12  # inferred from the monthly dates
-    assert data.values[1] == monthly_rows(2)[1][2]
+    assert data.series.columns == ["sales"]  # the index column is skipped
+    assert data.values[1, 0] == monthly_rows(2)[1][2]
     assert len(data.values) == 72 and data.test_start == 72 - 14
     model = task.build_model(data, TrainSettings(units=4, output_dir="unused"))
     assert np.isfinite(task.evaluate(model, data)["mae"])
     assert "seasonal naive (season=12)" in task.baselines(data)
     assert len(task.predict(model, ",".join(str(row[2]) for row in monthly_rows(10)))[0]) == 3
     daily = [(f"2020-01-{day:02d}", day % 7) for day in range(1, 32)]
-    with pytest.raises(DataError, match="season=365"):
-        Forecasting(window=3, horizon=1).load_data(
-            str(write_csv(tmp_path / "d.csv", ["day", "value"], daily))
-        )
+    path = write_csv(tmp_path / "d.csv", ["day", "value"], daily)
+    with pytest.raises(DataError, match=r"season=28 .* pass a smaller `season`"):
+        Forecasting(window=3, horizon=1, season=28).load_data(str(path))
     weekly = Forecasting(window=3, horizon=1, season=7)
-    assert weekly.load_data(str(tmp_path / "d.csv")).season == 7
-    undated = write_csv(tmp_path / "u.csv", ["t", "v"], [(i, i % 5) for i in range(40)])
-    with pytest.raises(DataError, match="or a `season`"):
-        Forecasting().load_data(str(undated))
-    assert Forecasting(window=4, horizon=2, season=5).load_data(str(undated)).season == 5
+    assert weekly.load_data(str(path)).season == 7
 
 
 @pytest.mark.parametrize(
@@ -161,13 +160,25 @@ def test_custom_csv_with_named_columns(tmp_path):
         (None, {}, "Expected `source` to be an existing file"),
         ("", {}, r"header row and data rows\. Received: .* \(empty\)"),
         ('"Date","Temp"\n', {}, r"data rows below the header"),
-        ("Value\n1\n2\n", {}, r"a date column and a value column\. Received: .*\['Value'\]"),
+        ("Value\n1\n2\n", {}, r"at least \d+ values for window=2 .* Received: 2 value\(s\)"),
+        ("Date\n2000-01-01\n", {}, r"a value column beside its dates and index\. .*\['Date'\]"),
         (
             '"Date","Temp"\n"1981-01-01",20.7\n',
-            {"value_column": "Sales"},
-            r"Expected `value_column` to name a column of the CSV header\. Received: "
-            r"value_column='Sales' \(header of .*: \['Date', 'Temp'\]\)",
+            {"target": "Sales"},
+            r"Expected `target` to name columns of the CSV header\. Received: "
+            r"target='Sales' \('Sales' is not in the header of .*: \['Date', 'Temp'\]\)",
         ),
+        (
+            '"Date","Temp"\n"1981-01-01",20.7\n',
+            {"features": "Temp,Wind"},
+            r"Received: features='Temp,Wind' \('Wind' is not in the header",
+        ),
+        (
+            "Date,Temp\n1981-01-01,20.7\nlater,20.1\n",
+            {"date_column": "Date"},
+            r"dates in the date column 'Date'\. Received: 'later' on line 3",
+        ),
+        ("Date,Temp\n1981-01-01,20.7\n1981-01-02,1,2\n", {}, "as many cells in every row"),
         (
             '"Date","Temp"\n"1981-01-01",20.7\n',
             {"date_column": "When"},
@@ -230,5 +241,241 @@ def test_predict_inputs_and_options_are_checked():
     ]:
         with pytest.raises(ValueError, match=message):
             Forecasting(**options)
+    many_to_many = Forecasting(mode="many_to_many", reference="season", **TINY_TASK)
     with pytest.raises(ValueError, match="window >= season >= horizon"):
-        Forecasting(reference="season").build_model(data, TrainSettings(output_dir="unused"))
+        many_to_many.build_model(data, TrainSettings(output_dir="unused"))
+
+
+def seasonal_values(count, season, noise=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    steps = np.arange(count)
+    return 10 + 3 * np.sin(2 * np.pi * steps / season) + noise * rng.standard_normal(count)
+
+
+def test_date_spread_over_columns_after_an_index_column(tmp_path):
+    start = np.datetime64("2021-03-01T00")
+    rows = []
+    for i, value in enumerate(seasonal_values(24 * 12, 24)):
+        stamp = (start + np.timedelta64(i, "h")).astype(object)
+        rows.append((i + 1, stamp.year, stamp.month, stamp.day, stamp.hour, round(value, 3)))
+    path = write_csv(tmp_path / "hourly.csv", ["No", "year", "month", "day", "hour", "load"], rows)
+    data = Forecasting().load_data(str(path))
+    assert data.series.columns == ["load"]  # index and date parts are not features
+    assert data.dates[:2] == ["2021-03-01 00:00:00", "2021-03-01 01:00:00"]
+    assert data.season == 24  # hourly data with a daily cycle
+    assert (data.window, data.horizon) == (30, 7)
+
+
+def test_year_column_alone_and_undated_rows_with_freq(tmp_path):
+    values = seasonal_values(120, 11, noise=0.05)
+    path = write_csv(
+        tmp_path / "yearly.csv",
+        ["YEAR", "activity"],
+        [(1800.0 + i, v) for i, v in enumerate(values)],
+    )
+    data = Forecasting().load_data(str(path))
+    assert data.dates[0] == "1800.0" and data.series.timestamps[1].year == 1801
+    assert data.season == 11  # no calendar season: the autocorrelation peak
+    undated = write_csv(tmp_path / "undated.csv", ["reading"], [(v,) for v in values])
+    data = Forecasting(freq="YS").load_data(str(undated))
+    assert data.series.timestamps is None and data.series.spacing == 365
+    assert data.season == 11
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text(
+        "date;value\n" + "".join(f"2020-01-{d:02d};{d % 3}\n" for d in range(1, 31))
+    )
+    assert Forecasting(window=3, horizon=1).load_data(str(semicolons)).values[:3, 0].tolist() == [
+        1,
+        2,
+        0,
+    ]
+
+
+def test_several_targets_and_numeric_features(tmp_path):
+    values = seasonal_values(96, 12)
+    rows = [
+        (f"{2000 + i // 12}-{i % 12 + 1:02d}", v, 2 * v + 1, i % 5, 100 + i)
+        for i, v in enumerate(values)
+    ]
+    path = write_csv(tmp_path / "multi.csv", ["month", "a", "b", "c", "d"], rows)
+    data = Forecasting(target="a,b", **TINY_TASK).load_data(str(path))
+    assert data.series.columns == ["a", "b", "c", "d"]  # every other numeric column
+    n_train = data.validation_start
+    np.testing.assert_allclose(data.mean, data.table[:n_train].mean(axis=0))
+    np.testing.assert_allclose(data.std, data.table[:n_train].std(axis=0))
+    assert data.targets("test").shape == (len(data.test_origins), 3, 2)
+    only_c = Forecasting(target=["a", "b"], features="c", **TINY_TASK).load_data(str(path))
+    assert only_c.series.columns == ["a", "b", "c"]
+    alone = Forecasting(target="b", features="", **TINY_TASK).load_data(str(path))
+    assert alone.series.columns == ["b"]
+    task = Forecasting(target="a,b", **TINY_TASK)
+    model = task.inference_model(task.build_model(data, TrainSettings(units=4, output_dir="x")))
+    length = data.max_length if task.model_reference(data) == "season" else data.window
+    assert model.input_shape == (None, length, 4) and model.output_shape == (None, 3, 2)
+    metrics = task.evaluate(model, data)
+    assert {"mae_a", "mae_b"} <= set(metrics)
+    assert metrics["mae"] == pytest.approx((metrics["mae_a"] + metrics["mae_b"]) / 2, rel=1e-5)
+
+
+def test_categorical_feature_is_one_hot_with_training_categories(tmp_path):
+    kinds = ["rain", "sun", "fog"]
+    rows = [
+        (
+            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
+            v,
+            kinds[i % 3] if i < 70 else "snow",
+        )
+        for i, v in enumerate(seasonal_values(100, 7))
+    ]
+    path = write_csv(tmp_path / "weather.csv", ["date", "temp", "weather"], rows)
+    assert Forecasting().load_data(str(path)).series.columns == ["temp"]  # numeric only by default
+    data = Forecasting(features="weather", **TINY_TASK).load_data(str(path))
+    assert data.series.columns == ["temp", "weather=fog", "weather=rain", "weather=sun"]
+    np.testing.assert_array_equal(data.table[:3, 1:], [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(data.table[80, 1:], [0, 0, 0])  # "snow" only after training
+
+
+def test_short_daily_series_falls_back_to_a_shorter_season_or_none(tmp_path):
+    dates = [np.datetime64("2021-01-01") + np.timedelta64(i, "D") for i in range(365)]
+    weekly = seasonal_values(365, 7)
+    path = write_csv(
+        tmp_path / "year.csv", ["date", "v"], zip(map(str, dates), weekly, strict=True)
+    )
+    data = Forecasting().load_data(str(path))
+    assert data.season == 7 and data.horizon == 3  # 365 does not fit in 255 training days
+    rng = np.random.default_rng(1)
+    noise = write_csv(
+        tmp_path / "noise.csv",
+        ["date", "v"],
+        zip(map(str, dates), rng.normal(size=365), strict=True),
+    )
+    data = Forecasting().load_data(str(noise))
+    assert data.season is None and data.horizon == 1
+    assert set(Forecasting().baselines(data)) == {"persistence"}
+
+
+def test_the_model_starts_at_the_baseline_that_does_best_on_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    dates = [str(np.datetime64("2000-01") + np.timedelta64(i, "M")) for i in range(240)]
+    layouts = {
+        "season": seasonal_values(240, 12, noise=0.2),
+        "last": np.cumsum(rng.normal(size=240)),  # a random walk
+        "none": rng.normal(size=240),  # noise around a constant mean
+    }
+    for expected, values in layouts.items():
+        path = write_csv(
+            tmp_path / f"{expected}.csv", ["month", "v"], zip(dates, values, strict=True)
+        )
+        task = Forecasting(**TINY_TASK)
+        data = task.load_data(str(path))
+        errors = task.baseline_errors(data)
+        assert task.model_reference(data) == expected == min(errors, key=errors.get)
+        model = task.inference_model(task.build_model(data, TrainSettings(units=4, output_dir="x")))
+        forecasts = forecasting.forecast(model, data.inputs("test", model.input_shape[1]))
+        baseline = {
+            "season": data.seasonal_naive("test"),
+            "last": data.persistence("test"),
+            "none": data.training_mean("test"),
+        }[expected]
+        np.testing.assert_allclose(forecasts, baseline, rtol=1e-5, atol=1e-5)
+
+
+def test_training_that_only_hurts_keeps_the_baseline(tmp_path):
+    task = Forecasting(reference="last", **TINY_TASK)
+    settings = tiny_settings(tmp_path, learning_rate=30.0, clipnorm=None)
+    result = task.train(settings, source="airline-passengers")
+    data = task.load_data("airline-passengers")
+    np.testing.assert_allclose(
+        forecasting.forecast(result.model, data.inputs("test")), data.persistence("test"), rtol=1e-5
+    )
+
+
+def test_train_writes_the_forecast_plot_and_says_when_a_baseline_wins(tmp_path, capsys):
+    from keras_seqcells import cli
+
+    output = tmp_path / "run"
+    argv = ["train", "forecasting", "--source", "airline-passengers", "--units", "4"]
+    argv += ["--epochs", "1", "--output-dir", str(output), "--quiet", "--task-option", "window=8"]
+    argv += ["--task-option", "horizon=3", "--task-option", "reference=none"]
+    assert cli.main(argv) == 0
+    assert (output / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["reference"] == "none" and summary["season"] == 12
+    # One epoch from the training mean cannot follow a trend: the baselines win.
+    sentence = "The model does worse than seasonal naive (season=12) on the held-out part"
+    assert summary["verdict"].startswith(sentence)
+    assert sentence in printed and f"forecast plot: {output / 'forecast.png'}" in printed
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "forecasting",
+                "--model",
+                str(output / "model.keras"),
+                "--source",
+                "airline-passengers",
+                "--task-option",
+                "window=8",
+                "--task-option",
+                "horizon=3",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.count(sentence) == 1
+    good = {"mae": 1.0}
+    assert Forecasting().verdict(good, {"persistence": {"mae": 2.0}}) is None
+
+
+def test_predict_on_a_csv_gives_the_next_values_with_their_dates(tmp_path):
+    path = write_csv(tmp_path / "sales.csv", ["id", "month", "sales"], monthly_rows(72))
+    task = Forecasting(**TINY_TASK)
+    data = task.load_data(str(path))
+    model = task.inference_model(task.build_model(data, TrainSettings(units=4, output_dir="x")))
+    (result,) = task.predict(model, [str(path)])
+    assert [row["month"] if "month" in row else row["date"] for row in result] == [
+        "2006-01-01",
+        "2006-02-01",
+        "2006-03-01",
+    ]
+    expected = forecasting.forecast(model, data.table[None, -model.input_shape[1] :])[0]
+    np.testing.assert_allclose([row["sales"] for row in result], expected, rtol=1e-6)
+    undated = write_csv(
+        tmp_path / "undated.csv", ["sales"], [(row[2],) for row in monthly_rows(72)]
+    )
+    (result,) = task.predict(model, [str(undated)])
+    assert [row["step"] for row in result] == [72, 73, 74]
+    wide = write_csv(
+        tmp_path / "wide.csv", ["month", "sales", "ads"], [(*r[1:], 1.0) for r in monthly_rows(72)]
+    )
+    with pytest.raises(DataError, match=r"Expected 1 model input column\(s\) .* Received: 2"):
+        task.predict(model, [str(wide)])
+    with pytest.raises(DataError, match="existing file"):
+        task.predict(model, [str(tmp_path / "absent.csv")])
+
+
+def test_bad_options_and_files_are_clear_errors(tmp_path):
+    for options, message in [
+        ({"value_column": "sales"}, r"`value_column` is its former name\. Received: "),
+        ({"freq": "fortnightly"}, r"pandas frequency .* Received: freq='fortnightly'"),
+        ({"target": 3}, r"Expected `target` to be column names"),
+        ({"features": {"a": 1}}, r"Expected `features` to be column names"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Forecasting(**options)
+    path = write_csv(
+        tmp_path / "s.csv", ["month", "a", "b"], [(*r[1:], 1.0) for r in monthly_rows(72)]
+    )
+    with pytest.raises(ValueError, match=r"different columns\. Received: \['a'\] in both"):
+        Forecasting(target="a", features="a,b").load_data(str(path))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("date,v\n2020-01-01,1\n2020-01-02,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"UTF-8 .* Received: .*latin\.csv .* on line 3"):
+        Forecasting().load_data(str(latin))
+    with pytest.raises(ValueError, match="a season at least as long as the horizon"):
+        noise = write_csv(
+            tmp_path / "n.csv", ["v"], [(v,) for v in np.random.default_rng(0).normal(size=60)]
+        )
+        task = Forecasting(reference="season", **TINY_TASK)
+        task.build_model(task.load_data(str(noise)), TrainSettings(output_dir="x"))

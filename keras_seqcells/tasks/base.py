@@ -137,6 +137,11 @@ class Task:
         """Returns the baselines' held-out metrics, as `{baseline: {metric: value}}`."""
         raise NotImplementedError
 
+    def verdict(self, metrics, baselines):
+        """One plain sentence when the model does worse than a baseline on the
+        held-out part (printed by `train` and `evaluate`), else None."""
+        return None
+
     def predict(self, model, inputs):
         """Returns one JSON-serialisable prediction per raw input string.
 
