@@ -30,7 +30,11 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
 
     Args:
         model: A task model or any Keras model.
-        path: The model's folder, e.g. `"saved_models/tagger"`.
+        path: The model's folder, absolute or relative, e.g.
+            `"saved_models/tagger"` or `"/models/tagger"`; each version goes
+            below it. For a model name that comes from outside, use
+            `keras_seqcells.serving.model_folder(root, name)`, which refuses
+            names that could leave `root`.
         version: The version number; by default one above the highest one.
         task: The task whose signatures to export; by default recognised
             from the model.
@@ -40,6 +44,14 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
 
     Returns:
         The path of the written version (a `pathlib.Path`).
+
+    Example:
+
+    ```python
+    import keras_seqcells
+
+    keras_seqcells.export(model, "saved_models/tagger")  # saved_models/tagger/1
+    ```
     """
     from keras_seqcells.serving import export as export_saved_model
 

@@ -11,6 +11,7 @@ Examples:
     keras-seqcells gradients --timesteps 200 --init-steps 1500 --train-steps 0
     keras-seqcells gradients --model runs/text-classification/model.keras --input "a witty film"
     keras-seqcells export runs/tagging/model.keras saved_models/tagger
+    keras-seqcells export runs/tagging/model.keras --name tagger --root /models
     keras-seqcells serve-check saved_models/tagger --model runs/tagging/model.keras
 """
 
@@ -120,7 +121,20 @@ def _add_export_parsers(commands):
         "export", help="write a saved model as the next SavedModel version for TF Serving"
     )
     export.add_argument("model", help="a saved .keras model")
-    export.add_argument("path", help="the model's export folder, e.g. saved_models/<name>")
+    export.add_argument(
+        "path",
+        nargs="?",
+        help="the model's export folder, absolute or relative: saved_models/<name>, "
+        "/models/<name> (or give --name)",
+    )
+    export.add_argument(
+        "--name",
+        help="the model's name, a folder under --root (one folder of letters, digits, "
+        "'_', '.', '-'; never a path), instead of PATH",
+    )
+    export.add_argument(
+        "--root", help="the folder holding the models named by --name (default: saved_models)"
+    )
     export.add_argument("--version", type=int, help="default: one above the highest version")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
     export.add_argument(
@@ -524,12 +538,28 @@ def _generate(args):
 
 
 def _export(args):
-    from keras_seqcells.serving import export
+    from keras_seqcells.serving import export, model_folder
+    from keras_seqcells.serving.saved_model import check_name
 
+    if (args.path is None) == (args.name is None):
+        raise ValueError(
+            "Expected either PATH (the export folder) or --name NAME (a model under --root). "
+            f"Received: path={args.path!r}, name={args.name!r}"
+        )
+    if args.root is not None and args.name is None:
+        raise ValueError(
+            "Expected --root only with --name (PATH is the whole folder). "
+            f"Received: root={args.root!r}, path={args.path!r}"
+        )
+    folder = (
+        check_name(args.path)
+        if args.name is None
+        else model_folder(args.root or "saved_models", args.name)
+    )
     model = load_model(args.model, argument="MODEL")
     path = export(
         model,
-        args.path,
+        folder,
         version=args.version,
         task=args.task,
         overwrite=args.overwrite,

@@ -19,6 +19,7 @@ from keras_seqcells.serving import (
     StepError,
     check_graph,
     export,
+    model_folder,
     newest_version,
     read_examples,
     serve_check,
@@ -288,12 +289,38 @@ def test_versions_number_up_and_existing_ones_are_kept(in_tmp):
     assert sorted(os.listdir("saved_models/m")) == ["1", "7", "8"]
 
 
-@pytest.mark.parametrize(
-    "path", ["../escape", "saved_models/../../x", "/tmp/absolute", "", "  ", "saved_models/3"]
-)
-def test_unsafe_export_paths_are_refused(path, in_tmp):
+@pytest.mark.parametrize("path", ["", "  ", "saved_models/3", "saved_models/m/..", "."])
+def test_export_paths_that_name_no_model_are_refused(path, in_tmp):
     with pytest.raises(ValueError, match=r"Expected `path` to be a .*Received: path="):
         export(dense_model(), path, xla=False)
+    assert os.listdir(in_tmp) == []
+
+
+def test_absolute_and_relative_paths_of_the_caller_are_accepted(in_tmp):
+    # TF Serving's convention is an absolute base path (--model_base_path=/models/<name>).
+    absolute = in_tmp / "models" / "m"
+    assert export(dense_model(), absolute, xla=False) == absolute / "1"
+    assert export(dense_model(), str(absolute), xla=False) == absolute / "2"
+    os.mkdir("work")
+    os.chdir("work")
+    assert export(dense_model(), "../beside/m", xla=False) == pathlib.Path("../beside/m/1")
+    assert ks.export(dense_model(), "../beside/m", xla=False) == pathlib.Path("../beside/m/2")
+    assert versions(in_tmp / "beside" / "m") == [1, 2]
+    assert serve_check(absolute, grpc=False)
+
+
+@pytest.mark.parametrize("name", ["tagger", "next_word", "v1.2-b", "Model7"])
+def test_model_folder_puts_a_name_under_its_root(name, in_tmp):
+    assert model_folder("saved_models", name) == pathlib.Path("saved_models", name)
+    assert model_folder(in_tmp, name) == in_tmp / name
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "a/../../x", "a/b", "..", ".", ".hidden", "/abs", "3", "", " x", "a\\b", None]
+)
+def test_model_folder_refuses_names_that_could_leave_the_root(name, in_tmp):
+    with pytest.raises(ValueError, match=r"Expected `name` to be a model name .*Received: name="):
+        model_folder("saved_models", name)
 
 
 def test_a_file_in_place_of_the_folder_is_refused(in_tmp):

@@ -419,23 +419,11 @@ def test_the_cli_reports_a_missing_variables_folder_in_one_line(whole_export, in
 # -------------------------------------------------------------- unsafe paths
 @pytest.mark.parametrize(
     "path",
-    [
-        "taken",  # an existing file
-        "../x",
-        "saved_models/../../x",
-        "saved_models/m/..",
-        "ABSOLUTE",
-        "",
-        " ",
-        ".",
-        "saved_models/3",
-    ],
+    ["taken", "saved_models/m/..", "", " ", ".", "saved_models/3"],  # taken: a file
 )
-def test_the_cli_refuses_unsafe_export_paths(path, in_tmp, capsys):
+def test_the_cli_refuses_export_paths_that_name_no_model(path, in_tmp, capsys):
     dense_model().save("model.keras")
     pathlib.Path("taken").write_text("a file")
-    if path == "ABSOLUTE":
-        path = str(in_tmp / "absolute")
     before = sorted(os.listdir(in_tmp)), sorted(os.listdir(in_tmp.parent))
     assert cli.main(["export", "model.keras", path, "--no-xla"]) == 2
     err = capsys.readouterr().err.strip()
@@ -446,7 +434,49 @@ def test_the_cli_refuses_unsafe_export_paths(path, in_tmp, capsys):
     assert pathlib.Path("taken").read_text() == "a file"
 
 
-@pytest.mark.parametrize("path", ["saved_models/m/..", ".", "a/./b/../..", "saved_models/m/007"])
+def test_the_cli_exports_to_an_absolute_path_or_a_name_under_a_root(in_tmp, capsys):
+    dense_model().save("model.keras")
+    absolute = in_tmp / "models" / "m"
+    assert cli.main(["export", "model.keras", str(absolute), "--no-xla"]) == 0
+    assert cli.main(["export", "model.keras", "--name", "m", "--root", "models", "--no-xla"]) == 0
+    assert cli.main(["export", "model.keras", "--name", "m", "--no-xla"]) == 0
+    assert versions(absolute) == [1, 2]
+    assert versions("saved_models/m") == [1]
+    assert capsys.readouterr().out.splitlines()[-1] == "exported: saved_models/m/1"
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "ABSOLUTE", "..", "3", "a/b"])
+def test_the_cli_refuses_names_that_could_leave_the_root(name, in_tmp, capsys):
+    dense_model().save("model.keras")
+    if name == "ABSOLUTE":
+        name = str(in_tmp / "absolute")
+    before = sorted(os.listdir(in_tmp)), sorted(os.listdir(in_tmp.parent))
+    assert cli.main(["export", "model.keras", "--name", name, "--no-xla"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("keras-seqcells export: error: Expected `name` to be a model name")
+    assert f"Received: name={name!r}" in err
+    assert (sorted(os.listdir(in_tmp)), sorted(os.listdir(in_tmp.parent))) == before
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "Expected either PATH"),
+        (["saved_models/m", "--name", "m"], "Expected either PATH"),
+        (["saved_models/m", "--root", "r"], "Expected --root only with --name"),
+    ],
+)
+def test_the_cli_takes_either_a_path_or_a_name(arguments, message, in_tmp, capsys):
+    dense_model().save("model.keras")
+    assert cli.main(["export", "model.keras", *arguments, "--no-xla"]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(in_tmp)) == ["model.keras"]
+
+
+@pytest.mark.parametrize(
+    "path", ["saved_models/m/..", ".", "a/./b/../..", "saved_models/m/007", ""]
+)
 def test_the_api_refuses_more_unsafe_export_paths(path, in_tmp):
     with pytest.raises(ValueError, match=r"Expected `path` to be a .*Received: path="):
         export(dense_model(), path, xla=False)

@@ -11,6 +11,7 @@ requests, as REST bodies and as a gRPC `PredictRequest` too. See
 from keras_seqcells.serving.saved_model import (
     check_graph,
     export,
+    model_folder,
     newest_version,
     read_examples,
     versions,
@@ -25,6 +26,7 @@ __all__ = [
     "check_graph",
     "detect_task",
     "export",
+    "model_folder",
     "newest_version",
     "read_examples",
     "serve_check",

@@ -39,17 +39,26 @@ EXAMPLES_FILE = pathlib.Path("assets.extra") / "keras_seqcells_examples.json"
 
 
 def check_name(base):
-    """Returns the export folder `base` as a Path, refusing names that are unsafe."""
+    """Returns the export folder `base`, given by the caller, as a Path.
+
+    Any absolute or relative folder is accepted (TensorFlow Serving's own
+    convention is an absolute base path such as `/models/<name>`), `..` too:
+    the caller chose it. The folder's last part must name the model, so it
+    may not be empty, `.`, `..` or a version number, and the folder may not
+    be an existing file. A model name that comes from outside (a request, a
+    configuration) goes through `model_folder`, which also refuses names that
+    could leave the root folder.
+    """
     text = os.fspath(base) if isinstance(base, (str, os.PathLike)) else None
     if not text or not text.strip():
         raise ValueError(
             f"Expected `path` to be a folder such as 'saved_models/<name>'. Received: path={base!r}"
         )
     path = pathlib.Path(text)
-    if path.is_absolute() or ".." in path.parts or path.name in ("", ".") or path.name.isdigit():
+    if path.name in ("", ".", "..") or path.name.isdigit():
         raise ValueError(
-            "Expected `path` to be a relative model folder such as 'saved_models/<name>', "
-            "without '..', whose last part is a name (not a version number). "
+            "Expected `path` to be a model folder such as 'saved_models/<name>' or "
+            "'/models/<name>', whose last part is a name (not a version number, '.' or '..'). "
             f"Received: path={text!r}"
         )
     if path.exists() and not path.is_dir():
@@ -58,6 +67,49 @@ def check_name(base):
             "(an existing file)"
         )
     return path
+
+
+#: A model name as TensorFlow Serving's URLs and `models.config` take it, one folder deep.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def model_folder(root, name):
+    """The export folder `root/name` of a model whose name comes from outside.
+
+    `root` is trusted (the caller's folder, absolute or relative); `name` is
+    not: it must be one folder name of letters, digits, `_`, `.` and `-`,
+    starting with a letter or digit and not a number, so that it can neither
+    leave `root` (no `/`, no `..`) nor be taken for a version.
+
+    Args:
+        root: The folder holding the models, e.g. `"saved_models"`.
+        name: The model's name, e.g. `"tagger"`.
+
+    Returns:
+        The folder as a `pathlib.Path` (see `check_name`).
+
+    Example:
+
+    >>> model_folder("saved_models", "tagger")
+    PosixPath('saved_models/tagger')
+    """
+    if (
+        not isinstance(name, str)
+        or not _MODEL_NAME.fullmatch(name)
+        or ".." in name
+        or name.isdigit()
+    ):
+        raise ValueError(
+            "Expected `name` to be a model name of letters, digits, '_', '.' and '-' "
+            "(one folder, not a number), such as 'tagger'. "
+            f"Received: name={name!r}"
+        )
+    root_text = os.fspath(root) if isinstance(root, (str, os.PathLike)) else None
+    if not root_text or not root_text.strip():
+        raise ValueError(
+            f"Expected `root` to be a folder such as 'saved_models'. Received: root={root!r}"
+        )
+    return check_name(pathlib.Path(root_text) / name)
 
 
 def versions(base):
@@ -255,7 +307,11 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
 
     Args:
         model: A task model or any Keras model.
-        path: The model's folder, e.g. `"saved_models/tagger"`.
+        path: The model's folder, absolute or relative, e.g.
+            `"saved_models/tagger"` or `"/models/tagger"` (TensorFlow
+            Serving's `--model_base_path`); the version goes below it. Use
+            `model_folder(root, name)` for a model name that comes from
+            outside.
         version: The version number; by default one above the highest one.
         task: The task whose signatures to export (`"text-classification"`,
             `"forecasting"`, `"tagging"`, `"next-word"` or `"generic"`); by
@@ -270,9 +326,9 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     Example:
 
     ```python
-    from keras_seqcells.serving import export
+    import keras_seqcells
 
-    export(model, "saved_models/forecaster")  # saved_models/forecaster/1
+    keras_seqcells.export(model, "saved_models/forecaster")  # saved_models/forecaster/1
     ```
     """
     if not isinstance(model, keras.Model):
@@ -357,4 +413,13 @@ def read_examples(version_dir):
     return examples
 
 
-__all__ = ["check_graph", "clean_stale", "export", "newest_version", "read_examples", "versions"]
+__all__ = [
+    "check_graph",
+    "check_name",
+    "clean_stale",
+    "export",
+    "model_folder",
+    "newest_version",
+    "read_examples",
+    "versions",
+]
