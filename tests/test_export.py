@@ -447,6 +447,43 @@ def test_exports_are_small_enough_to_load_fast(in_tmp):
     assert sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) < 2_000_000
 
 
+def test_each_weight_is_stored_once(in_tmp):
+    inputs = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(5000, 32, name="embedding")(inputs)
+    x = ks.GRU(8, name="rnn")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="score")(x))
+    path = export(model, "saved_models/m", xla=False)
+    shapes = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+    shapes = [shape for shape in shapes.get_variable_to_shape_map().values() if shape]
+    assert shapes.count([5000, 32]) == 1
+    weights_bytes = 4 * model.count_params()
+    data = sum(f.stat().st_size for f in (path / "variables").glob("variables.data-*"))
+    assert weights_bytes <= data < 1.1 * weights_bytes
+    np.testing.assert_allclose(
+        tf.saved_model.load(str(path)).signatures["serving_default"](ids=tf.constant([[1, 2, 3]]))[
+            "score"
+        ],
+        model.predict(np.array([[1, 2, 3]]), verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(("umask", "folder_mode"), [(0o022, 0o755), (0o077, 0o700)])
+def test_version_folders_have_the_modes_of_the_umask(umask, folder_mode, in_tmp):
+    # A server in a container often runs as another user: with the usual umask
+    # it must be able to read the version that export renamed into place.
+    previous = os.umask(umask)
+    try:
+        path = export(dense_model(), "saved_models/m", xla=False)
+    finally:
+        os.umask(previous)
+    folders = [path, *(p for p in path.rglob("*") if p.is_dir())]
+    assert {oct(folder.stat().st_mode & 0o777) for folder in folders} == {oct(folder_mode)}
+    files = [p for p in path.rglob("*") if p.is_file()]
+    assert all(f.stat().st_mode & 0o644 & ~umask == 0o644 & ~umask for f in files)
+
+
 EXAMPLE_EXPORTS = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
 
 

@@ -26,6 +26,7 @@ import socket
 import tempfile
 
 import keras
+import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_seqcells.layers import portable_graphs
@@ -269,14 +270,43 @@ def _exchange(first, second):
     raise OSError(code, os.strerror(code), os.fspath(first))
 
 
+def _store_variables_once(archive):
+    """Lists the tf.Variables behind the model's Keras variables in the archive.
+
+    `ExportArchive.track` lists the Keras variables, while the SavedModel
+    also keeps the tf.Variables its functions capture (`_all_variables`):
+    two objects per weight, so every weight was written twice. With the same
+    tf.Variable in both lists each weight is written once.
+    """
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        listed = []
+        for variable in getattr(trackable, name):
+            value = variable.value if isinstance(variable, keras.Variable) else None
+            listed.append(value if isinstance(value, tf.Variable) else variable)
+        setattr(trackable, name, listed)
+
+
 def _build_archive(model, signatures):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for trackable in signatures.trackables:
         archive.track(trackable)
+    _store_variables_once(archive)
     for name, function in sigs.trace_signatures(signatures).items():
         archive.add_endpoint(name, function)
     return archive
+
+
+def _readable_by_all(folder):
+    """Gives a folder made by `mkdtemp` (0700) the mode `mkdir` would give it.
+
+    The temporary folder becomes the version folder, which a server running
+    as another user (TensorFlow Serving's container, say) must be able to read.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
 
 
 def export(model, path, version=None, task=None, overwrite=False, xla=True, top=5):
@@ -351,6 +381,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     base.mkdir(parents=True, exist_ok=True)
     # Not an integer name, so that TF Serving never picks it up.
     temporary = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{_owner()}-", dir=base))
+    _readable_by_all(temporary)
     old = None
     try:
         archive = _build_archive(model, signatures)
