@@ -60,24 +60,37 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     )
 
 
-def serve_check(path, model=None, version=None, model_name=None, grpc=True):
-    """Loads an export and runs its example requests as a server would receive them.
+def serve_check(path, model=None, version=None, model_name=None, grpc=True, fresh_process=True):
+    """Loads an export and checks its answers to the example requests stored with it.
 
-    This is `keras_seqcells.serving.serve_check`, which documents each check.
+    This is `keras_seqcells.serving.serve_check`, which lists each check: it
+    loads with `tf.compat.v1.saved_model.loader` (Python over TensorFlow's C++
+    session, not TensorFlow Serving's own `LoadSavedModel`), checks REST
+    bodies and a gRPC `PredictRequest` as a protobuf round trip (no server
+    is started), and runs `saved_model_cli run` and `tf.saved_model.load` in
+    fresh `python -I` processes that cannot import keras_seqcells.
 
     Args:
         path: The export folder (`saved_models/<name>`) or one version folder.
         model: Optional Keras model whose answers the export must give.
         version: The version to check (the newest by default).
         model_name: The model name of the gRPC request (the folder's name).
-        grpc: Whether to check a gRPC `PredictRequest`.
+        grpc: Whether to check the gRPC `PredictRequest` round trip.
+        fresh_process: Whether to run the checks in fresh processes.
 
     Returns:
         A list of lines saying what was checked.
     """
     from keras_seqcells.serving import serve_check as check_export
 
-    return check_export(path, model=model, version=version, model_name=model_name, grpc=grpc)
+    return check_export(
+        path,
+        model=model,
+        version=version,
+        model_name=model_name,
+        grpc=grpc,
+        fresh_process=fresh_process,
+    )
 
 
 __all__ = [

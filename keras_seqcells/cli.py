@@ -145,12 +145,21 @@ def _add_export_parsers(commands):
 
     check = commands.add_parser(
         "serve-check",
-        help="load an export with the C++ loader and check its answers and request formats",
+        help="load an export with tf.compat.v1.saved_model.loader (not TF Serving itself), "
+        "check its answers and request formats, and run saved_model_cli and a fresh "
+        "tf.saved_model.load on it",
     )
     check.add_argument("path", help="the export folder, e.g. saved_models/<name>")
     check.add_argument("--version", type=int, help="default: the newest version")
     check.add_argument("--model", help="a .keras model whose answers the export must give")
-    check.add_argument("--no-grpc", action="store_true", help="skip the gRPC request check")
+    check.add_argument(
+        "--no-grpc", action="store_true", help="skip the gRPC PredictRequest round trip"
+    )
+    check.add_argument(
+        "--no-fresh-process",
+        action="store_true",
+        help="skip saved_model_cli run and tf.saved_model.load in fresh python -I processes",
+    )
 
 
 def _add_diagnostic_parsers(commands):
@@ -573,7 +582,13 @@ def _serve_check(args):
     from keras_seqcells.serving import serve_check
 
     model = load_model(args.model) if args.model else None
-    for line in serve_check(args.path, model=model, version=args.version, grpc=not args.no_grpc):
+    for line in serve_check(
+        args.path,
+        model=model,
+        version=args.version,
+        grpc=not args.no_grpc,
+        fresh_process=not args.no_fresh_process,
+    ):
         print(line)
     print("serve-check: OK")
 

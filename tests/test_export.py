@@ -27,11 +27,16 @@ from keras_seqcells.serving import (
 )
 from keras_seqcells.serving import saved_model as saved_model_module
 from keras_seqcells.serving.serve_check import (
+    WITHOUT_PACKAGE,
     CppLoaded,
     ServeCheckError,
+    check_fresh_load,
     check_request,
+    check_saved_model_cli,
     parse_rest,
+    parse_saved_model_cli,
     predict_request,
+    run_isolated,
 )
 from keras_seqcells.serving.signatures import step_plan, tokenize
 from keras_seqcells.tasks import get_task
@@ -39,6 +44,11 @@ from keras_seqcells.tasks.next_word import tokenize as python_tokenize
 from tests.task_helpers import tiny_settings
 
 CELLS = ("simple_rnn", "lstm", "gru")
+GRPC_LINE = "gRPC PredictRequest: protobuf round trip (no server), fits the signature, same answers"
+SAVED_MODEL_CLI_LINE = "saved_model_cli run (python -I, no keras_seqcells): same answers"
+FRESH_LOAD_LINE = (
+    "tf.saved_model.load in a fresh python -I process without keras_seqcells: same answers"
+)
 #: Small versions of each task's model (built on a few examples, not trained).
 TASK_OPTIONS = {
     "text-classification": {"max_tokens": 200},
@@ -105,7 +115,7 @@ def test_task_export_answers_like_the_keras_model(task_name, cell, in_tmp):
     assert path == pathlib.Path(f"saved_models/{task_name}/1")
     # C++ loader; the example requests, REST bodies and gRPC request; step vs whole
     # sequence where the model has a step; and the Keras model's own answers.
-    report = serve_check(f"saved_models/{task_name}", model=model)
+    report = serve_check(f"saved_models/{task_name}", model=model, fresh_process=False)
     assert report[-1] == "serving_default: the Keras model's answers"
     step = task_name in ("next-word", "forecasting")
     assert any(line.startswith("step:") for line in report) == step
@@ -170,14 +180,14 @@ def test_top_level_export_and_serve_check_are_the_serving_functions(in_tmp):
     model = sequence_model("gru", layer=ks.GRU(4, return_sequences=True, name="rnn"))
     path = ks.export(model, "saved_models/top_level", xla=False)
     assert path == pathlib.Path("saved_models/top_level/1")
-    report = ks.serve_check("saved_models/top_level", model=model, grpc=False)
+    report = ks.serve_check("saved_models/top_level", model=model, grpc=False, fresh_process=False)
     assert any(line.startswith("serving_default") for line in report)
 
 
 def test_keras_lstm_model_exports_with_step_and_xla(in_tmp):
     model = sequence_model("lstm", layer=keras.layers.LSTM(4, return_sequences=True, name="rnn"))
     path = export(model, "saved_models/keras_lstm")
-    report = serve_check("saved_models/keras_lstm", model=model)
+    report = serve_check("saved_models/keras_lstm", model=model, fresh_process=False)
     assert "serving_xla: same answers as serving_default" in report
     assert "step: a sequence fed step by step gives the serving_default answer" in report
     assert "Cudnn" not in " ".join(check_graph(path))
@@ -306,7 +316,7 @@ def test_absolute_and_relative_paths_of_the_caller_are_accepted(in_tmp):
     assert export(dense_model(), "../beside/m", xla=False) == pathlib.Path("../beside/m/1")
     assert ks.export(dense_model(), "../beside/m", xla=False) == pathlib.Path("../beside/m/2")
     assert versions(in_tmp / "beside" / "m") == [1, 2]
-    assert serve_check(absolute, grpc=False)
+    assert serve_check(absolute, grpc=False, fresh_process=False)
 
 
 @pytest.mark.parametrize("name", ["tagger", "next_word", "v1.2-b", "Model7"])
@@ -353,7 +363,7 @@ def test_an_interrupted_export_leaves_the_versions_intact(overwrite, in_tmp, mon
     assert after == before
     assert os.listdir("saved_models/m") == ["1"]
     monkeypatch.setattr(tf.saved_model, "save", original)
-    assert serve_check("saved_models/m", model=model)
+    assert serve_check("saved_models/m", model=model, fresh_process=False)
 
 
 # -------------------------------------------------------------- bad inputs
@@ -415,7 +425,9 @@ def test_cli_export_and_serve_check(in_tmp, capsys):
     assert "exported: saved_models/forecaster/1" in capsys.readouterr().out
     assert cli.main(["serve-check", "saved_models/forecaster", "--model", "model.keras"]) == 0
     out = capsys.readouterr().out
-    assert "gRPC PredictRequest: fits the signature, same answers" in out
+    assert GRPC_LINE in out
+    assert SAVED_MODEL_CLI_LINE in out and FRESH_LOAD_LINE in out
+    assert "not TF Serving's LoadSavedModel" in out.splitlines()[0]
     assert out.strip().endswith("serve-check: OK")
     assert cli.main(["export", "model.keras", "saved_models/forecaster", "--version", "1"]) == 2
     assert "Expected a new version" in capsys.readouterr().err
@@ -423,12 +435,52 @@ def test_cli_export_and_serve_check(in_tmp, capsys):
     assert "no version" in capsys.readouterr().err
 
 
+def test_the_fresh_process_checks_compare_the_answers(in_tmp):
+    path = export(dense_model(), "saved_models/m", xla=False)
+    feed = read_examples(path)["signatures"]["serving_default"]
+    with CppLoaded(path) as loaded:
+        answers = loaded.run("serving_default", feed)
+    check_saved_model_cli(path, feed, answers)
+    check_fresh_load(path, feed, answers)
+    wrong = {"y": answers["y"] + 0.01}
+    with pytest.raises(ServeCheckError, match=r"saved_model_cli output 'y' equal"):
+        check_saved_model_cli(path, feed, wrong)
+    with pytest.raises(ServeCheckError, match=r"fresh tf\.saved_model\.load output 'y' equal"):
+        check_fresh_load(path, feed, wrong)
+
+
+def test_the_fresh_processes_cannot_import_the_package(in_tmp):
+    script = WITHOUT_PACKAGE + "import keras_seqcells\n"
+    with pytest.raises(ServeCheckError, match=r"exit status 1 .*ModuleNotFoundError"):
+        run_isolated(script, [], in_tmp, "an import")
+    done = run_isolated("import sys; print(sys.flags.isolated)", [], in_tmp, "")
+    assert done.strip() == "1"
+
+
+def test_saved_model_cli_output_is_parsed_in_full():
+    stdout = (
+        "INFO: restoring\nResult for output key label:\n[b'it\\'s' b\"caf\\xc3\\xa9\"]\n"
+        "Result for output key probabilities:\n[[0.5 1.e-05]\n [2.5e+01 -3.]]\n"
+    )
+    expected = {
+        "label": np.array(["it's", "café"], dtype=object),
+        "probabilities": np.array([[0.5, 1e-5], [25.0, -3.0]], dtype="float32"),
+    }
+    parsed = parse_saved_model_cli(stdout, expected)
+    assert parsed["label"].tolist() == ["it's", "café"]
+    np.testing.assert_array_equal(parsed["probabilities"], expected["probabilities"])
+    with pytest.raises(ServeCheckError, match=r"of 4 values\. Received: 3"):
+        parse_saved_model_cli(
+            stdout.replace(" -3.]", "]"), {"probabilities": expected["probabilities"]}
+        )
+
+
 def test_serve_check_reports_a_wrong_model(in_tmp):
     model = sequence_model("gru")
     export(model, "saved_models/m", xla=False)
     other = sequence_model("gru")
     with pytest.raises(ServeCheckError, match="within float32 rounding"):
-        serve_check("saved_models/m", model=other)
+        serve_check("saved_models/m", model=other, fresh_process=False)
 
 
 def test_missing_serving_api_gives_a_clear_error(in_tmp, monkeypatch):
@@ -436,8 +488,8 @@ def test_missing_serving_api_gives_a_clear_error(in_tmp, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
     with pytest.raises(ImportError, match="pip install tensorflow-serving-api"):
-        serve_check("saved_models/m")
-    assert serve_check("saved_models/m", grpc=False)
+        serve_check("saved_models/m", fresh_process=False)
+    assert serve_check("saved_models/m", grpc=False, fresh_process=False)
 
 
 def test_exports_are_small_enough_to_load_fast(in_tmp):
@@ -497,8 +549,8 @@ EXAMPLE_EXPORTS = pathlib.Path(__file__).resolve().parent.parent / "saved_models
     ],
 )
 def test_committed_example_exports_pass_serve_check(name):
-    report = serve_check(EXAMPLE_EXPORTS / name)
-    assert "gRPC PredictRequest: fits the signature, same answers" in report
+    report = serve_check(EXAMPLE_EXPORTS / name, fresh_process=False)
+    assert GRPC_LINE in report
 
 
 def test_a_model_with_two_named_inputs_and_outputs(in_tmp):
@@ -509,8 +561,11 @@ def test_a_model_with_two_named_inputs_and_outputs(in_tmp):
         [keras.layers.Dense(1, name="score")(joined), keras.layers.Dense(2, name="other")(joined)],
     )
     path = export(model, "saved_models/two", xla=False)
-    report = serve_check("saved_models/two", model=model)
-    assert "REST body {'instances': ...}: fits the signature, same answers" in report
+    report = serve_check("saved_models/two", model=model, fresh_process=False)
+    assert (
+        "REST body {'instances': ...}: parsed as TF Serving reads it (no server), "
+        "fits the signature, same answers"
+    ) in report
     signature = CppLoaded(path).signature("serving_default")
     assert sorted(signature.inputs) == ["left", "right"]
     assert sorted(signature.outputs) == ["other", "score"]

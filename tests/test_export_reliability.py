@@ -162,7 +162,7 @@ def test_an_export_killed_while_writing_leaves_the_previous_version_serving(in_t
     assert re.fullmatch(rf"\.export-{pid}@[^-]+-\w+", partial)  # not an integer: never served
     _assert_nothing_servable_is_partial("saved_models/m")
     np.testing.assert_array_equal(_answers("saved_models/m/1", feed)["y"], before["y"])
-    assert serve_check("saved_models/m", model=model)
+    assert serve_check("saved_models/m", model=model, fresh_process=False)
     # The killed export's folder is partial: our loader says so instead of loading it.
     with pytest.raises(ServeCheckError, match=rf"path='saved_models/m/{re.escape(partial)}'"):
         CppLoaded(pathlib.Path("saved_models/m", partial))

@@ -1,11 +1,15 @@
-"""Export to SavedModels for TensorFlow Serving, and checks that a server can run them.
+"""Export to SavedModels for TensorFlow Serving, and checks of what a server would load.
 
-`export(model, "saved_models/<name>")` writes the next version of a model in
-the layout TensorFlow Serving watches, with signatures that take raw inputs
-(`serving_default`, `serving_xla`, `step`, `initial_state`); `serve_check`
-loads the newest version with TensorFlow's C++ loader and runs the example
-requests, as REST bodies and as a gRPC `PredictRequest` too. See
-`saved_models/README.md` for serving them.
+`export(model, path)` writes the next version of a model under `path`
+(absolute, such as `/models/<name>`, or relative; `model_folder(root, name)`
+for a name that comes from outside) in the layout TensorFlow Serving
+watches, with signatures that take raw inputs (`serving_default`,
+`serving_xla`, `step`, `initial_state`). `serve_check` loads the newest
+version with `tf.compat.v1.saved_model.loader` (Python over TensorFlow's C++
+session, not TensorFlow Serving's own loader), runs the example requests,
+checks REST bodies and a gRPC `PredictRequest` round trip (no server), and
+runs `saved_model_cli` and `tf.saved_model.load` in fresh processes without
+keras_seqcells. See `saved_models/README.md` for serving them.
 """
 
 from keras_seqcells.serving.saved_model import (

@@ -1,23 +1,38 @@
-"""Checks that a server could load an export and answer it correctly.
+"""Checks that an export loads outside Keras and answers its example requests correctly.
 
-`serve_check` loads the newest version of an export with TensorFlow's C++
-SavedModel loader (`tf.compat.v1.saved_model.loader.load` in a session of a
-fresh graph, the loader TensorFlow Serving uses), runs the example requests
-stored with the export through every signature, and checks:
+What `serve_check` runs, exactly (TensorFlow Serving itself is not run: its
+C++ `LoadSavedModel` and its REST and gRPC servers are not part of
+TensorFlow's Python package):
 
-- the REST request bodies (`{"instances": ...}`, row format, and
-  `{"inputs": ...}`, columnar format) against the signature, and that their
-  answers are those of the direct requests;
-- a gRPC `PredictRequest` built with `tensorflow-serving-api`
-  (`predict_pb2`, tensors from `tf.make_tensor_proto`), likewise;
-- `serving_xla` against `serving_default`, and the `step` signature fed a
-  sequence one step at a time against `serving_default`;
-- with `model`, every answer against the Keras model's own (the task's
-  Python `predict`).
+- it loads the newest version with `tf.compat.v1.saved_model.loader.load`
+  (Python over TensorFlow's C++ session, in a graph of its own: the session
+  API TF1-style servers use) and runs the example requests stored with the
+  export through every signature;
+- it checks the REST request bodies (`{"instances": ...}`, row format, and
+  `{"inputs": ...}`, columnar format) against the signature as TensorFlow
+  Serving reads them, and that their answers are those of the direct
+  requests;
+- it builds a gRPC `PredictRequest` with `tensorflow-serving-api`
+  (`predict_pb2`, tensors from `tf.make_tensor_proto`) and reads it back: a
+  protobuf round trip, without a server or a network call;
+- it compares `serving_xla` with `serving_default`, and the `step` signature
+  fed a sequence one step at a time with `serving_default`;
+- with `model`, it compares every answer with the Keras model's own (the
+  task's Python `predict`);
+- with `fresh_process` (the default), it runs TensorFlow's own
+  `saved_model_cli run` on the `serving_default` example inputs, and loads
+  the export with `tf.saved_model.load` in a fresh `python -I` process
+  where `keras_seqcells` cannot be imported; both must give the answers of
+  the first load.
 """
 
+import ast
 import json
 import os
+import re
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -99,7 +114,10 @@ def _first_line(error):
 
 
 class CppLoaded:
-    """A SavedModel loaded by the C++ loader into a session of its own graph.
+    """A SavedModel loaded by `tf.compat.v1.saved_model.loader` into a session of its own graph.
+
+    The loader is Python over TensorFlow's C++ session; TensorFlow Serving's
+    C++ `LoadSavedModel` is a different entry point (not run here).
 
     A folder with missing or corrupt files raises ServeCheckError naming the
     path and what is wrong (see `check_files`), not TensorFlow's own error.
@@ -117,7 +135,7 @@ class CppLoaded:
         except (tf.errors.OpError, OSError, ValueError, RuntimeError) as error:
             self.session.close()
             raise ServeCheckError(
-                f"Expected a SavedModel the C++ loader can load. Received: "
+                f"Expected a SavedModel that tf.compat.v1.saved_model.loader can load. Received: "
                 f"path={os.fspath(version_dir)!r} ({type(error).__name__}: {_first_line(error)})"
             ) from error
         self.signatures = dict(self.meta_graph.signature_def)
@@ -251,7 +269,7 @@ def _predict_pb2():
 
 
 def predict_request(model_name, signature_name, feed, signature):
-    """A gRPC `PredictRequest` for `feed`, its tensors typed by the signature."""
+    """A gRPC `PredictRequest` for `feed`, its tensors typed by the signature (no server)."""
     predict_pb2 = _predict_pb2()
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
@@ -370,6 +388,146 @@ def compare_with_keras(task, got, expected):
         _compare_outputs("Keras", got, expected)
 
 
+# ------------------------------------------------------- other processes
+#: Seconds a check in another process may take (TensorFlow's import is most of it).
+PROCESS_TIMEOUT = 300
+#: Run first in those processes: any import of keras_seqcells fails there.
+WITHOUT_PACKAGE = "import sys; sys.modules['keras_seqcells'] = None\n"
+
+_SAVED_MODEL_CLI = WITHOUT_PACKAGE + (
+    "import numpy as np\n"
+    "np.set_printoptions(threshold=sys.maxsize, floatmode='unique')\n"
+    "from tensorflow.python.tools.saved_model_cli import main\n"
+    "sys.argv = ['saved_model_cli'] + sys.argv[1:]\n"
+    "main()\n"
+)
+
+_FRESH_LOAD = WITHOUT_PACKAGE + (
+    "import json\n"
+    "import numpy as np\n"
+    "import tensorflow as tf\n"
+    "folder, names = sys.argv[1], sys.argv[2:]\n"
+    "signature = tf.saved_model.load(folder).signatures['serving_default']\n"
+    "specs = signature.structured_input_signature[1]\n"
+    "feed = {n: tf.constant(np.load(n + '.npy', allow_pickle=False), specs[n].dtype) "
+    "for n in names}\n"
+    "outputs = signature(**feed)\n"
+    "def plain(value):\n"
+    "    value = value.numpy()\n"
+    "    if value.dtype == object:\n"
+    "        return np.vectorize(lambda b: b.decode(), otypes=[object])(value).tolist()\n"
+    "    return value.tolist()\n"
+    "assert sys.modules['keras_seqcells'] is None\n"
+    "print(json.dumps({name: plain(value) for name, value in outputs.items()}))\n"
+)
+
+
+def run_isolated(script, arguments, folder, what):
+    """Runs `script` with `python -I` in `folder`; returns its stdout."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("PYTHONPATH", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", script, *arguments],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise ServeCheckError(
+            f"Expected {what} to finish within {PROCESS_TIMEOUT} s. Received: a timeout"
+        ) from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ServeCheckError(
+            f"Expected {what} to succeed. Received: exit status {done.returncode} "
+            f"({lines[-1] if lines else 'no message'})"
+        )
+    return done.stdout
+
+
+def _save_inputs(feed, folder):
+    """Writes each input as `<name>.npy` (strings as unicode arrays: no pickles)."""
+    for name, value in feed.items():
+        array = np.asarray(value)
+        if array.dtype.kind in "OS":
+            array = _decoded(array).astype(str)
+        np.save(os.path.join(folder, f"{name}.npy"), array, allow_pickle=False)
+
+
+_BYTES = re.compile(r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\"""")
+_NUMBER = re.compile(r"[-+]?(?:inf|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+def parse_saved_model_cli(stdout, expected):
+    """`{output: array}` from what `saved_model_cli run` prints, shaped like `expected`."""
+    sections = dict(
+        re.findall(
+            r"Result for output key (\S+):\n(.*?)(?=\nResult for output key |\Z)", stdout, re.DOTALL
+        )
+    )
+    parsed = {}
+    for name, want in expected.items():
+        want = np.asarray(want)
+        if name not in sections:
+            raise ServeCheckError(
+                f"Expected saved_model_cli to print output {name!r}. Received: outputs "
+                f"{sorted(sections)}"
+            )
+        text = sections[name]
+        if want.dtype.kind in "OSU":
+            values = [ast.literal_eval(token).decode() for token in _BYTES.findall(text)]
+            values = np.array(values, dtype=object)
+        elif want.dtype.kind == "b":
+            values = np.array([token == "True" for token in re.findall(r"True|False", text)])
+        else:
+            values = np.array([float(token) for token in _NUMBER.findall(text)]).astype(want.dtype)
+        if values.size != want.size:
+            raise ServeCheckError(
+                f"Expected saved_model_cli's output {name!r} of {want.size} values. "
+                f"Received: {values.size}"
+            )
+        parsed[name] = values.reshape(want.shape)
+    return parsed
+
+
+def check_saved_model_cli(version_dir, feed, expected):
+    """Runs `saved_model_cli run` on `serving_default` with `feed`; compares with `expected`.
+
+    TensorFlow's own command runs in a `python -I` process of its own (where
+    keras_seqcells cannot be imported), with the inputs as `.npy` files and
+    NumPy printing every value in full.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        _save_inputs(feed, folder)
+        inputs = ";".join(f"{name}={name}.npy" for name in sorted(feed))
+        arguments = ["run", "--dir", os.path.abspath(version_dir), "--tag_set", "serve"]
+        arguments += ["--signature_def", "serving_default", "--inputs", inputs]
+        stdout = run_isolated(_SAVED_MODEL_CLI, arguments, folder, "saved_model_cli run")
+    _compare_outputs("saved_model_cli", parse_saved_model_cli(stdout, expected), expected)
+
+
+def check_fresh_load(version_dir, feed, expected):
+    """Loads with `tf.saved_model.load` in a fresh `python -I` process; compares answers.
+
+    The process starts in an empty folder and cannot import keras_seqcells,
+    so the export must run on TensorFlow alone.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        _save_inputs(feed, folder)
+        stdout = run_isolated(
+            _FRESH_LOAD,
+            [os.path.abspath(version_dir), *sorted(feed)],
+            folder,
+            "tf.saved_model.load in a fresh process",
+        )
+    lines = stdout.strip().splitlines()
+    got = json.loads(lines[-1]) if lines else {}
+    _compare_outputs("fresh tf.saved_model.load", got, expected)
+
+
 # -------------------------------------------------------------------- check
 def check_step(loaded, step_example):
     """Feeds `step` a sequence from the zero state; compares with `serving_default`."""
@@ -395,22 +553,33 @@ def check_step(loaded, step_example):
         _compare(f"step-by-step output {name!r}", got, whole[name])
 
 
-def serve_check(path, model=None, version=None, model_name=None, grpc=True):
-    """Runs the serving checks of the module docstring on an export.
+def serve_check(path, model=None, version=None, model_name=None, grpc=True, fresh_process=True):
+    """Runs the checks of the module docstring on an export.
 
     Args:
         path: The export folder (`saved_models/<name>`) or one version folder.
         model: Optional Keras model whose answers the export must give.
         version: The version to check (the newest by default).
         model_name: The model name of the gRPC request (the folder's name).
-        grpc: Whether to check a gRPC `PredictRequest` (needs
-            `tensorflow-serving-api`).
+        grpc: Whether to check a gRPC `PredictRequest` round trip (needs
+            `tensorflow-serving-api`; no server is started).
+        fresh_process: Whether to also run `saved_model_cli run` and
+            `tf.saved_model.load` in fresh `python -I` processes that
+            cannot import keras_seqcells (some seconds each).
 
     Returns:
         A list of lines saying what was checked.
 
     Raises:
         ServeCheckError: naming the first check that fails.
+
+    Example:
+
+    ```python
+    import keras_seqcells
+
+    print("\n".join(keras_seqcells.serve_check("saved_models/tagger")))
+    ```
     """
     path = os.fspath(path)
     base = os.path.basename(os.path.normpath(path))
@@ -429,7 +598,10 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True):
     check_files(version_dir)
     examples = read_examples(version_dir)
     task = examples["task"]
-    report = [f"{version_dir}: loaded with the C++ loader (task: {task})"]
+    report = [
+        f"{version_dir}: loaded with tf.compat.v1.saved_model.loader (Python over TensorFlow's "
+        f"C++ session; not TF Serving's LoadSavedModel) (task: {task})"
+    ]
     with CppLoaded(version_dir) as loaded:
         report.append(f"signatures: {', '.join(sorted(loaded.signatures))}")
         answers = {}
@@ -443,12 +615,19 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True):
                 kind = next(iter(body))
                 got = loaded.run("serving_default", parse_rest(body, signature))
                 _compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
-                report.append(f"REST body {{{kind!r}: ...}}: fits the signature, same answers")
+                report.append(
+                    f"REST body {{{kind!r}: ...}}: parsed as TF Serving reads it (no server), "
+                    "fits the signature, same answers"
+                )
             if grpc:
                 request = predict_request(model_name, "serving_default", default, signature)
+                request = type(request).FromString(request.SerializeToString())
                 got = loaded.run("serving_default", parse_request(request, signature))
                 _compare_outputs("gRPC", got, answers["serving_default"])
-                report.append("gRPC PredictRequest: fits the signature, same answers")
+                report.append(
+                    "gRPC PredictRequest: protobuf round trip (no server), fits the signature, "
+                    "same answers"
+                )
             if "serving_xla" in answers:
                 _compare_outputs("serving_xla", answers["serving_xla"], answers["serving_default"])
                 report.append("serving_xla: same answers as serving_default")
@@ -459,4 +638,11 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True):
                 expected = keras_answers(model, task, default)
                 compare_with_keras(task, answers["serving_default"], expected)
                 report.append("serving_default: the Keras model's answers")
+    if default is not None and fresh_process:
+        check_saved_model_cli(version_dir, default, answers["serving_default"])
+        report.append("saved_model_cli run (python -I, no keras_seqcells): same answers")
+        check_fresh_load(version_dir, default, answers["serving_default"])
+        report.append(
+            "tf.saved_model.load in a fresh python -I process without keras_seqcells: same answers"
+        )
     return report
