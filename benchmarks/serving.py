@@ -1,13 +1,16 @@
-"""Serving latency of exported models through TensorFlow's C++ SavedModel loader.
+"""Serving latency of exported models, through a session over TensorFlow's C++ runtime.
 
 Exports, in one run, the same many-to-one model (a window of `--timesteps`
 values of `--features` features, an LSTM of `--units` units, a Dense head)
 built with `keras_seqcells.LSTM` and with `keras.layers.LSTM` (the same
-weights, copied over), loads each export with the loader TensorFlow Serving
-uses (`tf.compat.v1.saved_model.loader.load` in a session) and times
-`session.run` of the `serving_default` and `serving_xla` signatures at batch
-1 and 64: medians after warm-up, and ratios ours / Keras's (below 1: ours is
-faster) and XLA / plain.
+weights, copied over), loads each export with
+`tf.compat.v1.saved_model.loader.load` (Python over TensorFlow's C++
+session; TensorFlow Serving's own `LoadSavedModel` and request handling are
+not run) and times `session.run` of the `serving_default` and `serving_xla`
+signatures at batch 1 and 64: medians after warm-up, and ratios ours /
+Keras's (below 1: ours is faster) and XLA / plain. The table goes to
+`benchmarks/results/serving.md` and the `serving` block of
+`saved_models/README.md`.
 
     python -m benchmarks.serving
     python -m benchmarks.serving --timesteps 50 --units 128 --repeats 50
@@ -17,7 +20,7 @@ The exports go to a temporary folder unless `--keep DIR` is given.
 
 import argparse
 import os
-import pathlib
+import platform
 import statistics
 import tempfile
 import time
@@ -26,6 +29,7 @@ import keras
 import numpy as np
 
 import keras_seqcells
+from benchmarks.readme_blocks import write_block
 from keras_seqcells.serving import export
 from keras_seqcells.serving.serve_check import CppLoaded
 
@@ -76,20 +80,33 @@ def measure(folder, timesteps=30, features=8, units=64, repeats=30):
     return results
 
 
-def report(results):
+def report(results, timesteps, features, units, repeats):
+    """The results as the markdown of the `serving` block."""
+    machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     lines = [
-        "model           signature        batch  median ms  ours/keras  xla/plain",
+        f"LSTM of {units} units over {timesteps} steps of {features} features, a Dense head; "
+        f"medians of {repeats} requests through `session.run` on {machine}, "
+        f"load average {os.getloadavg()[0]:.1f} after the run (other processes compete for "
+        "the cores above a load of one per core); regenerate with "
+        "`python -m benchmarks.serving`:",
+        "",
+        "| signature | batch | keras_seqcells (ms) | keras.layers.LSTM (ms) | ours / Keras "
+        "| XLA / plain (ours) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for label in ("keras_seqcells", "keras"):
-        for name in SIGNATURES:
-            for batch in BATCHES:
-                seconds = results[label, name, batch]
-                versus = seconds / results["keras", name, batch]
-                xla = seconds / results[label, "serving_default", batch]
-                lines.append(
-                    f"{label:<15} {name:<16} {batch:>5}  {1000 * seconds:9.3f}  "
-                    f"{versus:10.2f}  {xla:9.2f}"
-                )
+    for name in SIGNATURES:
+        for batch in BATCHES:
+            ours = results["keras_seqcells", name, batch]
+            theirs = results["keras", name, batch]
+            xla = (
+                f"{ours / results['keras_seqcells', 'serving_default', batch]:.2f}"
+                if name != "serving_default"
+                else ""
+            )
+            lines.append(
+                f"| `{name}` | {batch} | {1000 * ours:.2f} | {1000 * theirs:.2f} | "
+                f"{ours / theirs:.2f} | {xla} |"
+            )
     return "\n".join(lines)
 
 
@@ -99,7 +116,7 @@ def main(argv=None):
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--keep", help="write the exports here (relative folder)")
+    parser.add_argument("--keep", help="write the exports here")
     args = parser.parse_args(argv)
     options = dict(
         timesteps=args.timesteps, features=args.features, units=args.units, repeats=args.repeats
@@ -108,17 +125,10 @@ def main(argv=None):
         results = measure(args.keep, **options)
     else:
         with tempfile.TemporaryDirectory() as folder:
-            cwd = pathlib.Path.cwd()
-            os.chdir(folder)  # exports take relative folders
-            try:
-                results = measure("saved_models", **options)
-            finally:
-                os.chdir(cwd)
-    print(
-        f"C++ loader (session.run), LSTM {args.units} units, {args.timesteps} steps of "
-        f"{args.features} features; medians of {args.repeats} requests"
-    )
-    print(report(results))
+            results = measure(folder, **options)
+    table = report(results, **options)
+    write_block("serving", table)
+    print(table)
 
 
 if __name__ == "__main__":

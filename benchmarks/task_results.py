@@ -33,16 +33,31 @@ def run(task_names, cells, output_root):
         for cell in cells:
             output_dir = str(output_root / f"{name}-{cell}")
             settings = task.settings(cell=cell, output_dir=output_dir, verbose=2)
-            result = task.train(settings)
-            baselines = ", ".join(
-                f"{baseline} {_format(values[task.metric])}"
-                for baseline, values in result.baselines.items()
-            )
-            rows.append(
-                f"| {name} | {cell} | {task.metric} {_format(result.metrics[task.metric])} | "
-                f"{baselines} | {len(result.history['loss'])} | {result.seconds:.0f} s |"
-            )
+            rows.append(table_row(task, cell, task.train(settings)))
     return rows
+
+
+def table_row(task, cell, result):
+    """The table's row of a training run (a `TrainResult`) of `task` with `cell`."""
+    baselines = ", ".join(
+        f"{baseline} {_format(values[task.metric])}"
+        for baseline, values in result.baselines.items()
+    )
+    return (
+        f"| {task.name} | {cell} | {task.metric} {_format(result.metrics[task.metric])} | "
+        f"{baselines} | {len(result.history['loss'])} | {result.seconds:.0f} s |"
+    )
+
+
+def table_values():
+    """`{(task, cell): (metric name, value as written)}` of the committed table."""
+    values = {}
+    for line in result_path(BLOCK).read_text().splitlines():
+        if line.startswith("| ") and not line.startswith(("| task |", "| --- |")):
+            task, cell, model = (part.strip() for part in line.strip("|").split("|")[:3])
+            metric, value = model.split(" ", 1)
+            values[task, cell] = (metric, value)
+    return values
 
 
 def _key(row):
