@@ -440,8 +440,7 @@ def test_the_fresh_process_checks_compare_the_answers(in_tmp):
     feed = read_examples(path)["signatures"]["serving_default"]
     with CppLoaded(path) as loaded:
         answers = loaded.run("serving_default", feed)
-    check_saved_model_cli(path, feed, answers)
-    check_fresh_load(path, feed, answers)
+    # The right answers pass in test_cli_export_and_serve_check; each process costs seconds.
     wrong = {"y": answers["y"] + 0.01}
     with pytest.raises(ServeCheckError, match=r"saved_model_cli output 'y' equal"):
         check_saved_model_cli(path, feed, wrong)

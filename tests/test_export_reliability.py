@@ -314,7 +314,7 @@ def _break(name):
         ),
         "truncated variables data": (
             lambda d: [truncate(f) for f in (d / "variables").glob("variables.data-*")],
-            "C\\+\\+ loader can load.*Read less bytes",
+            r"tf\.compat\.v1\.saved_model\.loader can load.*Read less bytes",
         ),
         "no saved_model.pb": (
             lambda d: remove(d / "saved_model.pb"),
