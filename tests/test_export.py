@@ -113,7 +113,7 @@ def test_task_export_answers_like_the_keras_model(task_name, cell, in_tmp):
     model = task_model(task_name, cell, in_tmp)
     path = export(model, f"saved_models/{task_name}", xla=task_name == "forecasting")
     assert path == pathlib.Path(f"saved_models/{task_name}/1")
-    # C++ loader; the example requests, REST bodies and gRPC request; step vs whole
+    # tf.compat.v1 loader; the example requests, REST bodies and gRPC request; step vs whole
     # sequence where the model has a step; and the Keras model's own answers.
     report = serve_check(f"saved_models/{task_name}", model=model, fresh_process=False)
     assert report[-1] == "serving_default: the Keras model's answers"

@@ -5,9 +5,8 @@ C++ `LoadSavedModel` and its REST and gRPC servers are not part of
 TensorFlow's Python package):
 
 - it loads the newest version with `tf.compat.v1.saved_model.loader.load`
-  (Python over TensorFlow's C++ session, in a graph of its own: the session
-  API TF1-style servers use) and runs the example requests stored with the
-  export through every signature;
+  (Python over TensorFlow's C++ session, in a graph of its own) and runs
+  the example requests stored with the export through every signature;
 - it checks the REST request bodies (`{"instances": ...}`, row format, and
   `{"inputs": ...}`, columnar format) against the signature as TensorFlow
   Serving reads them, and that their answers are those of the direct
