@@ -13,6 +13,10 @@ from keras_seqcells.tasks.tagging import (
     TaggedData,
     Tagging,
     TokenFeatureHashing,
+    convert_tags,
+    entity_scores,
+    entity_spans,
+    read_columns,
     read_conllu,
 )
 from tests.task_helpers import tiny_settings
@@ -49,16 +53,36 @@ def test_conllu_reader_skips_comments_ranges_and_empty_nodes(tmp_path):
     assert data.tag_names == ("ADV", "AUX", "INTJ", "PART", "PUNCT", "VERB")
 
 
-def test_shipped_split_is_seeded_and_disjoint():
+def test_shipped_treebank_keeps_its_train_split_and_holds_out_dev_documents():
     task = Tagging()
     data = task.load_data(seed=3)
-    assert data.test_sentences == task.load_data(seed=3).test_sentences
-    assert data.test_sentences != task.load_data(seed=4).test_sentences
+    assert data.test_sentences == task.load_data(seed=4).test_sentences  # not a random split
     sizes = [len(data.train_sentences), len(data.validation_sentences), len(data.test_sentences)]
-    assert sizes == [1441, 160, 400]  # 20% held out, then 10% of the rest
+    # The whole EWT train split; the dev split's 318 documents alternate.
+    assert sizes == [12544, 1058, 943]
+    assert data.train_sentences[0][:4] == ("Al", "-", "Zaman", ":")
+    # The dev split's first document validates, its second is held out.
+    assert data.validation_sentences[0] == ("From", "the", "AP", "comes", "this", "story", ":")
+    assert data.test_sentences[0][:3] == ("The", "sheikh", "in")
     assert len(data.tag_names) == 17
     pairs = zip(data.train_sentences, data.train_tags, strict=True)
     assert all(len(sentence) == len(tags) for sentence, tags in pairs)
+
+
+def test_conllu_reader_reads_gzip_files_other_columns_and_documents(tmp_path):
+    import gzip
+
+    path = tmp_path / "tiny.conllu.gz"
+    path.write_bytes(
+        gzip.compress(
+            ("# newdoc id = a\n" + CONLLU.replace("# text", "# newdoc id = b\n# text")).encode()
+        )
+    )
+    tagged = read_conllu(path, tag_column="xpos", documents=True)
+    assert tagged.tags[0] == ("VBP", "RB", "VB", "RB", ".")
+    assert tagged.documents == [0, 0, 0]
+    path.write_bytes(gzip.compress(CONLLU.replace("1\tGo", "# newdoc id = b\n1\tGo").encode()))
+    assert read_conllu(path, documents=True).documents == [0, 1, 1]
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -157,3 +181,216 @@ def test_bad_options_and_inputs_are_clear_errors():
         Tagging().predict(model=None, inputs="   ")
     with pytest.raises(ValueError, match="Expected `conll2003_tags` to be one of"):
         Tagging(conll2003_tags="chunks")
+
+
+CONLL2003 = """\
+-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+. . O O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+-DOCSTART- -X- -X- O
+
+BRUSSELS NNP B-NP B-LOC
+"""
+
+# A WNUT-style file: tab-separated, lower-case types, blank lines holding a tab.
+WNUT = "@paul\tO\nEmpire\tB-facility\nState\tI-facility\n\t\nGo\tO\nhome\tO\n"
+
+
+def test_conll2003_column_file_by_column_number_or_name(tmp_path):
+    path = tmp_path / "eng.train"
+    path.write_text(CONLL2003)
+    tagged = read_columns(path)
+    assert tagged.sentences == [
+        ("EU", "rejects", "German", "call", "."),
+        ("Peter", "Blackburn"),
+        ("BRUSSELS",),
+    ]
+    assert tagged.tags[0] == ("B-ORG", "O", "B-MISC", "O", "O")
+    assert tagged.documents == [1, 1, 2]
+    chunks = read_columns(path, tag_column=2).tags[1]
+    named = read_columns(path, tag_column="chunk", column_names="word,pos,chunk,ner").tags[1]
+    assert chunks == named == ("B-NP", "I-NP")
+    task = Tagging(column_names=["word", "pos", "chunk", "ner"], tag_column="pos")
+    assert task.read_file(path).tags[0] == ("NNP", "VBZ", "JJ", "NN", ".")
+    assert Tagging(tag_column="1", file_format="columns").read_file(path).tags[1] == ("NNP",) * 2
+
+
+def test_iob_file_with_tabs_and_whitespace_only_separators(tmp_path):
+    path = tmp_path / "wnut.txt"
+    path.write_text(WNUT)
+    tagged = Tagging().read_file(path)  # sniffed as a column file
+    assert tagged.sentences == [("@paul", "Empire", "State"), ("Go", "home")]
+    assert tagged.tags[0] == ("O", "B-facility", "I-facility")
+
+
+def test_file_format_is_sniffed_or_forced(tmp_path):
+    conllu = tmp_path / "tiny.txt"
+    conllu.write_text(CONLLU)
+    assert Tagging().read_file(conllu).tags[1] == ("VERB", "ADV")
+    # Without its comments, a CoNLL-U file is also a column file.
+    conllu.write_text("".join(line for line in CONLLU.splitlines(True) if line[0] != "#"))
+    forced = Tagging(file_format="columns", token_column=1, tag_column=3).read_file(conllu)
+    assert forced.sentences[0][0] == "Don't" and forced.tags[0][:2] == ("_", "AUX")
+    wnut = tmp_path / "wnut.txt"
+    wnut.write_text(WNUT)
+    with pytest.raises(DataError, match="expected 10 tab-separated columns"):
+        Tagging(file_format="conllu").read_file(wnut)
+
+
+@pytest.mark.parametrize(
+    ("tags", "spans"),
+    [
+        # IOB1 (CoNLL-2003's original scheme): B- only between two entities of a type.
+        (["I-PER", "I-PER", "B-PER", "O", "I-LOC"], [("PER", 0, 1), ("PER", 2, 2), ("LOC", 4, 4)]),
+        # IOB2 / BIO.
+        (["B-PER", "I-PER", "B-PER", "O", "B-LOC"], [("PER", 0, 1), ("PER", 2, 2), ("LOC", 4, 4)]),
+        # IOBES.
+        (["B-PER", "E-PER", "S-PER", "O", "S-LOC"], [("PER", 0, 1), ("PER", 2, 2), ("LOC", 4, 4)]),
+        # An I- of another type starts an entity; an I- after E- starts one.
+        (["B-PER", "I-LOC", "E-LOC", "I-LOC"], [("PER", 0, 0), ("LOC", 1, 2), ("LOC", 3, 3)]),
+        (["O", "O"], []),
+    ],
+)
+def test_entity_spans_follow_conlleval(tags, spans):
+    assert entity_spans(tags) == spans
+
+
+@pytest.mark.parametrize(
+    ("scheme", "expected"),
+    [
+        ("iob1", ("I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG")),
+        ("iob2", ("B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG")),
+        ("bio", ("B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG")),
+        ("iobes", ("B-PER", "E-PER", "S-PER", "O", "S-LOC", "S-ORG")),
+    ],
+)
+def test_scheme_conversions_round_trip(scheme, expected):
+    sources = [
+        ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"],
+        ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG"],
+        ["B-PER", "E-PER", "S-PER", "O", "S-LOC", "S-ORG"],
+    ]
+    for tags in sources:
+        assert convert_tags(tags, scheme) == expected
+    for other in ("iob1", "iob2", "iobes"):
+        assert entity_spans(convert_tags(expected, other)) == entity_spans(expected)
+
+
+def test_entity_scores_against_hand_worked_examples():
+    # conlleval's own kind of example: the MISC entity is found with a wrong
+    # start (not counted), the PER entity exactly. 1 of 2 found, 1 of 2 right.
+    expected = [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    predicted = [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    scores = entity_scores(expected, predicted)
+    assert (scores["entity_precision"], scores["entity_recall"], scores["entity_f1"]) == (
+        0.5,
+        0.5,
+        0.5,
+    )
+    # 3 true entities (ORG, PER, LOC). Predicted: ORG right, PER with the wrong
+    # type, LOC cut short, plus a spurious MISC: 1 of 4 predictions right, 1
+    # of 3 entities found: P = 1/4, R = 1/3, F1 = 2PR/(P+R) = 2/7.
+    expected = [["B-ORG", "O", "B-PER", "I-PER", "O", "B-LOC", "I-LOC"]]
+    predicted = [["B-ORG", "O", "B-LOC", "I-LOC", "B-MISC", "B-LOC", "O"]]
+    scores = entity_scores(expected, predicted)
+    assert scores["entity_precision"] == pytest.approx(1 / 4)
+    assert scores["entity_recall"] == pytest.approx(1 / 3)
+    assert scores["entity_f1"] == pytest.approx(2 / 7)
+    assert (scores["entities"], scores["predicted_entities"]) == (3, 4)
+    # IOB1 prediction against IOB2 truth: the same entities, a perfect score.
+    scores = entity_scores([["B-PER", "I-PER", "B-PER"]], [["I-PER", "I-PER", "B-PER"]])
+    assert scores["entity_f1"] == 1.0
+    # No prediction at all: precision and F1 are 0, not an error.
+    assert entity_scores([["B-PER"]], [["O"]])["entity_f1"] == 0.0
+
+
+def test_entity_file_trains_with_entity_scores_and_converted_scheme(tmp_path):
+    path = tmp_path / "ner.txt"
+    path.write_text((CONLL2003.replace("-DOCSTART- -X- -X- O\n", "") + "\n") * 12)
+    task = Tagging(tag_scheme="iobes", **TINY_TASK)
+    data = task.load_data(str(path))
+    assert "S-ORG" in data.tag_names and "E-PER" in data.tag_names
+    assert "I-PER" not in data.tag_names
+    result = task.train(tiny_settings(tmp_path / "run", batch_size=256), source=str(path))
+    for scores in (result.metrics, result.baselines["most frequent tag per word"]):
+        assert 0.0 <= scores["entity_f1"] <= 1.0 and scores["entities"] > 0
+    assert "entity_f1" not in result.baselines["most frequent tag"]
+
+
+def test_per_word_baseline_entity_scores_are_computed_from_its_tags():
+    sentences = [("Paris", "is", "big"), ("Paris", "Hilton")]
+    names = ("B-LOC", "B-PER", "I-PER", "O")
+    tags = [np.array([0, 3, 3], "int32"), np.array([1, 2], "int32")]
+    data = TaggedData(sentences, tags, sentences, tags, [("Paris", "Hilton")], [tags[1]], names)
+    baseline = Tagging().baselines(data)["most frequent tag per word"]
+    # "Paris" was a LOC once and a PER once (the first index wins the tie: LOC);
+    # "Hilton" was I-PER, which after a B-LOC starts a one-token PER.
+    assert baseline["accuracy"] == 0.5
+    assert (baseline["entities"], baseline["predicted_entities"]) == (1, 2)
+    assert baseline["entity_f1"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"file_format": "csv"}, "Expected `file_format` to be one of"),
+        ({"tag_scheme": "bilou"}, "Expected `tag_scheme` to be one of"),
+        ({"column_names": "word,,ner"}, "Expected `column_names` to be unique"),
+        ({"column_names": ["a", "a"]}, "Expected `column_names` to be unique"),
+        ({"tag_column": "ner"}, r"one of the column names .*Received: tag_column='ner'"),
+        ({"column_names": "word,ner", "tag_column": "pos"}, r"\['word', 'ner'\]"),
+        ({"token_column": 1.5}, "Expected `token_column` to be a column number"),
+        ({"token_column": 2, "tag_column": 2}, "to be different columns"),
+        ({"file_format": "conllu", "column_names": "a,b"}, "Expected no `column_names`"),
+    ],
+)
+def test_bad_file_options_are_clear_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        Tagging(**options)
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        ("EU B-ORG\nrejects\n", {}, r"line 2: 1 column\(s\)"),
+        ("EU NNP B-ORG\n", {"tag_column": 5}, r"at least 6 column\(s\)"),
+        ("EU\tB-ORG\n\t\n", {"file_format": "columns", "tag_scheme": "iob2"}, None),
+        ("EU NNP\n\nGo O\n\nB-X O\n", {"tag_scheme": "iob2"}, r"entity tags .* \['NNP'\]"),
+        ("   \n\n", {}, "no sentence"),
+        ("-DOCSTART- -X- O\n\n", {}, "no sentence"),
+    ],
+)
+def test_bad_column_files_are_clear_errors(tmp_path, content, options, message):
+    path = tmp_path / "data.txt"
+    path.write_text(content)
+    task = Tagging(**options)
+    if message is None:
+        assert task.read_file(path).tags == [("B-ORG",)]
+        return
+    with pytest.raises(DataError, match=message) as error:
+        task.load_data(str(path))
+    assert str(path) in str(error.value) or "source" in str(error.value)
+
+
+def test_mixed_encodings_name_the_file_and_line(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("Café B-LOC\n".encode() + "\nCafé B-LOC\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.txt, line 3: .*UTF-8|UTF-8.*line 3") as error:
+        Tagging().load_data(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_conll2003_ner_with_mock_data_converts_schemes_and_scores_entities():
+    with tfds.testing.mock_data(num_examples=6):
+        data = Tagging(conll2003_tags="ner", tag_scheme="iobes").load_data("conll2003")
+    assert all(name == "O" or name[:2] in ("B-", "I-", "E-", "S-") for name in data.tag_names)
+    tags = [[data.tag_names[i] for i in sentence] for sentence in data.test_tags]
+    assert all(convert_tags(sentence, "iobes") == tuple(sentence) for sentence in tags)

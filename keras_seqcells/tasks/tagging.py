@@ -36,7 +36,9 @@ the TFDS corpora keep their own train, validation and test splits.
 """
 
 import dataclasses
+import gzip
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -44,13 +46,17 @@ import tensorflow as tf
 
 from keras_seqcells.cells.base import check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
-from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path, split_indices
+from keras_seqcells.tasks.data import DataError, load_tfds, shipped_path, split_indices
 
 UD_EWT = "ud-english-ewt"
-UD_EWT_FILE = shipped_path(UD_EWT, "en_ewt-ud-dev.conllu")
+UD_EWT_TRAIN = shipped_path(UD_EWT, "en_ewt-ud-train.conllu.gz")
+UD_EWT_DEV = shipped_path(UD_EWT, "en_ewt-ud-dev.conllu.gz")
 TFDS_UD_EWT = "universal_dependencies/en_ewt"
 TFDS_CONLL2003 = "conll2003"
 CONLL2003_FEATURES = ("pos", "ner")
+FILE_FORMATS = ("auto", "conllu", "columns")
+#: The ten columns of a CoNLL-U file, by the names its specification gives them.
+CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 #: The 17 universal part-of-speech tags, in the Universal Dependencies order.
 UPOS_TAGS = (
     "ADJ",
@@ -204,60 +210,388 @@ def clean_token(token):
     return "_".join(str(token).split()) or "_"
 
 
-def read_conllu(path, argument="source"):
-    """Reads the (token, UPOS) pairs of each sentence of a CoNLL-U file.
+def read_lines(path, argument="source"):
+    """The lines of a UTF-8 text file (gzip-compressed when it ends in `.gz`).
+
+    Raises:
+        DataError: if the file is missing, unreadable or not UTF-8,
+            naming the file (and the first line that is not UTF-8).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"Expected `{argument}` to be an existing file. Received: {argument}={path}"
+        )
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(
+            f"Expected `{argument}` to be a readable file. Received: {argument}={path} ({error})"
+        ) from error
+    lines = raw.split(b"\n")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"Expected `{argument}` to be UTF-8 text. Received: {path}, line {number}: "
+                    f"{error.reason} at byte {error.start} (a file saved in another encoding, "
+                    "or in several)"
+                ) from None
+        raise
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+@dataclasses.dataclass
+class TaggedFile:
+    """The sentences of a tagged file: tokens, tags and each sentence's document."""
+
+    sentences: list
+    tags: list
+    documents: list
+
+
+def _column_index(value, names, argument):
+    """A column given by number (0-based, negative from the end) or by name."""
+    if isinstance(value, str) and names is not None and value in names:
+        return names.index(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"Expected `{argument}` to be a column number or one of the column names "
+            f"{list(names) if names is not None else '(none given: set `column_names`)'}. "
+            f"Received: {argument}={value!r}"
+        )
+    return value
+
+
+def read_conllu(path, argument="source", tag_column="upos", token_column="form", documents=False):
+    """Reads the (token, tag) pairs of each sentence of a CoNLL-U file.
 
     Comment lines, multiword token ranges (`1-2`) and empty nodes (`8.1`) are
-    skipped.
+    skipped; a `# newdoc` comment starts a new document. The file may be
+    gzip-compressed (`.gz`).
 
     Args:
         path: Path of the CoNLL-U file.
         argument: The argument name quoted in error messages.
+        tag_column: The column of the tags, by name (one of `CONLLU_COLUMNS`,
+            such as `"upos"` or `"xpos"`) or 0-based number.
+        token_column: The column of the tokens, likewise.
+        documents: Whether to return a `TaggedFile` with each sentence's
+            document number rather than a pair.
 
     Returns:
-        A pair `(sentences, tags)` of lists of tuples of strings.
+        A pair `(sentences, tags)` of lists of tuples of strings (or a
+        `TaggedFile` with `documents=True`).
 
     Raises:
         DataError: if the file is missing, unreadable or malformed, naming the
             file and line.
     """
-    text = read_text(path, argument)
-    sentences, tags = [], []
+    token_index = _column_index(token_column, CONLLU_COLUMNS, "token_column")
+    tag_index = _column_index(tag_column, CONLLU_COLUMNS, "tag_column")
+    sentences, tags, document_ids = [], [], []
     tokens, labels = [], []
+    document = 0
 
     def error(number, what):
         return DataError(
             f"Expected a CoNLL-U file in `{argument}`. Received: {path}, line {number}: {what}"
         )
 
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    def end_sentence():
+        if tokens:
+            sentences.append(tuple(tokens))
+            tags.append(tuple(labels))
+            document_ids.append(document)
+            tokens.clear()
+            labels.clear()
+
+    for number, line in enumerate(read_lines(path, argument), start=1):
         if not line.strip():
-            if tokens:
-                sentences.append(tuple(tokens))
-                tags.append(tuple(labels))
-                tokens, labels = [], []
+            end_sentence()
             continue
         if line.startswith("#"):
+            if line.startswith("# newdoc") and sentences:
+                end_sentence()
+                document += 1
             continue
         columns = line.split("\t")
         if len(columns) != 10:
             raise error(number, f"expected 10 tab-separated columns, found {len(columns)}")
-        word_id, form, upos = columns[0], columns[1], columns[3]
+        word_id, form, tag = columns[0], columns[token_index], columns[tag_index]
         if "-" in word_id or "." in word_id:
             continue  # a multiword token range or an empty node
         if not word_id.isdigit():
             raise error(number, f"expected an integer word ID in column 1, found {word_id!r}")
-        if not form or not upos or upos == "_":
-            raise error(number, f"expected a word form and a UPOS tag, found {form!r}, {upos!r}")
+        if not form or not tag or tag == "_":
+            raise error(
+                number,
+                f"expected a word form and a {CONLLU_COLUMNS[tag_index].upper()} tag, found "
+                f"{form!r}, {tag!r}",
+            )
         tokens.append(clean_token(form))
-        labels.append(upos)
-    if tokens:
-        sentences.append(tuple(tokens))
-        tags.append(tuple(labels))
+        labels.append(tag)
+    end_sentence()
     if not sentences:
         raise DataError(f"Expected a CoNLL-U file in `{argument}`. Received: {path} (no sentence)")
+    if documents:
+        return TaggedFile(sentences, tags, document_ids)
     return sentences, tags
+
+
+def read_columns(path, token_column=0, tag_column=-1, column_names=None, argument="source"):
+    """Reads the (token, tag) pairs of each sentence of a column file.
+
+    The layout of CoNLL-2003 and of most IOB/BIO-tagged files: one token a
+    line, its columns separated by tabs (or by spaces and tabs when a line has
+    no tab), a blank line between sentences. A `-DOCSTART-` line starts a new
+    document. Lines may have different numbers of columns as long as each has
+    the token's and the tag's. The file may be gzip-compressed (`.gz`).
+
+    Args:
+        path: Path of the file.
+        token_column: The column of the tokens: a 0-based number (negative
+            counts from the end) or a name of `column_names`.
+        tag_column: The column of the tags, likewise (the last by default).
+        column_names: Optional names of the columns, in order.
+        argument: The argument name quoted in error messages.
+
+    Returns:
+        A `TaggedFile`.
+
+    Raises:
+        DataError: if the file is missing, unreadable or malformed, naming the
+            file and line.
+    """
+    names = _check_column_names(column_names)
+    token_index = _column_index(token_column, names, "token_column")
+    tag_index = _column_index(tag_column, names, "tag_column")
+    # A token and its tag: never the same column, whatever the line's length.
+    needed = max(2, *(i + 1 if i >= 0 else -i for i in (token_index, tag_index)))
+    sentences, tags, document_ids = [], [], []
+    tokens, labels = [], []
+    document = 0
+
+    def end_sentence():
+        if tokens:
+            sentences.append(tuple(tokens))
+            tags.append(tuple(labels))
+            document_ids.append(document)
+            tokens.clear()
+            labels.clear()
+
+    for number, line in enumerate(read_lines(path, argument), start=1):
+        if not line.strip():
+            end_sentence()
+            continue
+        columns = line.split("\t") if "\t" in line else line.split()
+        columns = [column.strip() for column in columns]
+        if columns[0] == "-DOCSTART-":
+            end_sentence()
+            document += 1
+            continue
+        if len(columns) < needed or token_index % len(columns) == tag_index % len(columns):
+            raise DataError(
+                f"Expected a column file in `{argument}` with at least {needed} column(s) per "
+                f"token line (token_column={token_column!r}, tag_column={tag_column!r}). "
+                f"Received: {path}, line {number}: {len(columns)} column(s) in {line!r}"
+            )
+        token, tag = columns[token_index], columns[tag_index]
+        if not token or not tag:
+            raise DataError(
+                f"Expected a token and a tag on each token line of `{argument}`. Received: "
+                f"{path}, line {number}: token {token!r}, tag {tag!r}"
+            )
+        tokens.append(clean_token(token))
+        labels.append(tag)
+    end_sentence()
+    if not sentences:
+        raise DataError(
+            f"Expected a column file of tagged sentences in `{argument}`. Received: {path} "
+            "(no sentence)"
+        )
+    return TaggedFile(sentences, tags, document_ids)
+
+
+def _check_column_names(column_names):
+    """Column names as a tuple of unique non-empty strings (or None)."""
+    if column_names is None:
+        return None
+    names = column_names.split(",") if isinstance(column_names, str) else column_names
+    names = tuple(str(name).strip() for name in names)
+    if not names or not all(names) or len(set(names)) != len(names):
+        raise ValueError(
+            "Expected `column_names` to be unique non-empty names, as a list or a "
+            f"comma-separated string. Received: column_names={column_names!r}"
+        )
+    return names
+
+
+def _sniff_format(path):
+    """`"conllu"` for a CoNLL-U file (by its name or its first token line), else `"columns"`."""
+    path = pathlib.Path(path)
+    if path.name.endswith((".conllu", ".conllu.gz")):
+        return "conllu"
+    if not path.is_file():
+        return "columns"  # the reader says that the file is missing
+    for line in read_lines(path)[:1000]:
+        if line.strip() and not line.startswith("#"):
+            columns = line.split("\t")
+            return (
+                "conllu"
+                if len(columns) == 10 and columns[0].split("-")[0].isdigit()
+                else ("columns")
+            )
+    return "columns"
+
+
+# Tag schemes of entity tags. In every scheme a tag is `O` (outside any
+# entity) or a prefix and the entity type (`B-PER`); entities are read from
+# tags by the conlleval rules, whatever the scheme, so that a model's output
+# (which may break its scheme's rules) is scored the way CoNLL scores it.
+TAG_SCHEMES = ("iob1", "iob2", "bio", "iobes")
+ENTITY_TAG = re.compile(r"^([BIES])-(.+)$")
+
+
+def is_entity_tag_set(tag_names):
+    """Whether every tag is `O` or `B-`/`I-`/`E-`/`S-` and a type (and one is)."""
+    return any(name != "O" for name in tag_names) and all(
+        name == "O" or ENTITY_TAG.match(name) for name in tag_names
+    )
+
+
+def _split_tag(tag):
+    match = ENTITY_TAG.match(tag)
+    return (match.group(1), match.group(2)) if match else ("O", "")
+
+
+def entity_spans(tags):
+    """The entities of one sentence's tags, as `(type, first, last)` token indices.
+
+    The conlleval (and seqeval's default) rules: an entity starts at a `B-`
+    or `S-` tag, at an `I-`/`E-` tag after `O`, after an `E-`/`S-` tag or after
+    a tag of another type, and ends before a tag that starts another entity
+    or after an `E-`/`S-` tag. So IOB1, IOB2 (BIO) and IOBES tags all read
+    correctly, and an `I-PER` after `O` starts a person.
+
+    Args:
+        tags: The tag strings of one sentence.
+
+    Returns:
+        A list of `(type, first, last)` tuples, `last` included.
+
+    Example:
+
+    >>> entity_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "S-ORG"])
+    [('PER', 0, 1), ('LOC', 3, 3), ('LOC', 4, 4), ('ORG', 5, 5)]
+    """
+    spans = []
+    start, previous, previous_type = None, "O", ""
+    for index, tag in enumerate([*tags, "O"]):
+        prefix, entity_type = _split_tag(tag)
+        ends = (
+            previous in ("E", "S")
+            or (previous in ("B", "I") and prefix in ("B", "S", "O"))
+            or (previous != "O" and previous_type != entity_type)
+        )
+        if start is not None and ends:
+            spans.append((previous_type, start, index - 1))
+            start = None
+        starts = (
+            prefix in ("B", "S")
+            or (prefix in ("I", "E") and previous in ("O", "E", "S"))
+            or (prefix != "O" and previous_type != entity_type)
+        )
+        if starts:
+            start = index
+        previous, previous_type = prefix, entity_type
+    return spans
+
+
+def convert_tags(tags, scheme):
+    """One sentence's entity tags rewritten in another tag scheme.
+
+    Args:
+        tags: The tag strings of one sentence, in any scheme.
+        scheme: `"iob1"` (`B-` only where an entity follows one of its type),
+            `"iob2"` or `"bio"` (`B-` at each entity's first token) or
+            `"iobes"` (`S-` for one-token entities, `E-` at the last token).
+
+    Returns:
+        A tuple of tags of the same entities.
+
+    Example:
+
+    >>> convert_tags(["I-PER", "I-PER", "B-PER", "O", "I-LOC"], "iobes")
+    ('B-PER', 'E-PER', 'S-PER', 'O', 'S-LOC')
+    """
+    scheme = _check_scheme(scheme)
+    converted = ["O"] * len(tags)
+    previous_end, previous_type = None, None
+    for entity_type, first, last in entity_spans(tags):
+        for index in range(first, last + 1):
+            converted[index] = f"I-{entity_type}"
+        if scheme == "iob2" or (
+            scheme == "iob1" and previous_end == first - 1 and previous_type == entity_type
+        ):
+            converted[first] = f"B-{entity_type}"
+        elif scheme == "iobes":
+            if first == last:
+                converted[first] = f"S-{entity_type}"
+            else:
+                converted[first], converted[last] = f"B-{entity_type}", f"E-{entity_type}"
+        previous_end, previous_type = last, entity_type
+    return tuple(converted)
+
+
+def _check_scheme(scheme):
+    if scheme not in TAG_SCHEMES:
+        raise ValueError(
+            f"Expected `tag_scheme` to be one of {TAG_SCHEMES}. Received: tag_scheme={scheme!r}"
+        )
+    return "iob2" if scheme == "bio" else scheme
+
+
+def entity_scores(expected, predicted):
+    """Entity-level precision, recall and F1 (micro-averaged), as conlleval computes them.
+
+    An entity counts as found only when its type and both ends match.
+
+    Args:
+        expected: The true tag strings, one sequence per sentence.
+        predicted: The predicted tag strings, likewise.
+
+    Returns:
+        A dict of `entity_precision`, `entity_recall`, `entity_f1` and the
+        counts `entities` (true) and `predicted_entities`.
+
+    Example:
+
+    >>> scores = entity_scores([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])
+    >>> scores["entity_f1"], scores["entities"]
+    (0.0, 1)
+    """
+    found = true_count = predicted_count = 0
+    for true_tags, predicted_tags in zip(expected, predicted, strict=True):
+        true_spans = set(entity_spans(true_tags))
+        predicted_spans = set(entity_spans(predicted_tags))
+        found += len(true_spans & predicted_spans)
+        true_count += len(true_spans)
+        predicted_count += len(predicted_spans)
+    precision = found / predicted_count if predicted_count else 0.0
+    recall = found / true_count if true_count else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "entity_precision": precision,
+        "entity_recall": recall,
+        "entity_f1": f1,
+        "entities": true_count,
+        "predicted_entities": predicted_count,
+    }
 
 
 def _tfds_split(name, split, feature, tag_names):
@@ -343,6 +677,61 @@ def predict_tags(model, sentences, batch_size=256):
     return np.split(flat, ends[:-1])
 
 
+def _as_number(value):
+    """A column given as a string of digits (from the command line) as an int."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _tagged_data(sentences, tags, train, validation, test):
+    """`TaggedData` of the given sentence indices, tags numbered by name."""
+    names = _tag_vocabulary(tags)
+    index = {name: position for position, name in enumerate(names)}
+    numbered = [np.array([index[tag] for tag in sentence], dtype="int32") for sentence in tags]
+    return TaggedData(
+        [sentences[i] for i in train],
+        [numbered[i] for i in train],
+        [sentences[i] for i in validation],
+        [numbered[i] for i in validation],
+        [sentences[i] for i in test],
+        [numbered[i] for i in test],
+        tag_names=names,
+    )
+
+
+def _converted(data, scheme, source):
+    """`data` with its entity tags rewritten in `scheme`."""
+    if not is_entity_tag_set(data.tag_names):
+        unfit = [name for name in data.tag_names if name != "O" and not ENTITY_TAG.match(name)]
+        raise DataError(
+            f"Expected entity tags (O, or B-/I-/E-/S- and a type, such as B-PER) in `source` "
+            f"for tag_scheme={scheme!r}. Received: source={source!r} with tags such as "
+            f"{unfit[:5]}"
+        )
+    splits = ("train", "validation", "test")
+    tags = {
+        split: [
+            convert_tags([data.tag_names[i] for i in sentence], scheme)
+            for sentence in getattr(data, f"{split}_tags")
+        ]
+        for split in splits
+    }
+    names = _tag_vocabulary([sentence for split in splits for sentence in tags[split]])
+    index = {name: position for position, name in enumerate(names)}
+    return dataclasses.replace(
+        data,
+        tag_names=names,
+        **{
+            f"{split}_tags": [
+                np.array([index[tag] for tag in sentence], dtype="int32")
+                for sentence in tags[split]
+            ]
+            for split in splits
+        },
+    )
+
+
 class Tagging(Task):
     """Part-of-speech tagging of each token of a sentence, from raw tokens.
 
@@ -397,11 +786,41 @@ class Tagging(Task):
         feature_bins=1000,
         feature_dim=16,
         conll2003_tags="pos",
+        file_format="auto",
+        token_column=None,
+        tag_column=None,
+        column_names=None,
+        tag_scheme=None,
     ):
         if conll2003_tags not in CONLL2003_FEATURES:
             raise ValueError(
                 f"Expected `conll2003_tags` to be one of {CONLL2003_FEATURES}. Received: "
                 f"conll2003_tags={conll2003_tags!r}"
+            )
+        if file_format not in FILE_FORMATS:
+            raise ValueError(
+                f"Expected `file_format` to be one of {FILE_FORMATS}. Received: "
+                f"file_format={file_format!r}"
+            )
+        if tag_scheme is not None:
+            _check_scheme(tag_scheme)
+        names = _check_column_names(column_names)
+        if names is not None and file_format == "conllu":
+            raise ValueError(
+                "Expected no `column_names` with file_format='conllu' (its columns are "
+                f"{list(CONLLU_COLUMNS)}). Received: column_names={column_names!r}"
+            )
+        for argument, value in (("token_column", token_column), ("tag_column", tag_column)):
+            if value is None:
+                continue
+            known = CONLLU_COLUMNS if file_format == "conllu" else names
+            if file_format == "auto" and names is None and isinstance(value, str):
+                known = CONLLU_COLUMNS
+            _column_index(_as_number(value), known, argument)
+        if token_column is not None and token_column == tag_column:
+            raise ValueError(
+                "Expected `token_column` and `tag_column` to be different columns. Received: "
+                f"token_column={token_column!r}, tag_column={tag_column!r}"
             )
         check_rate("word_dropout", word_dropout)
         self.max_tokens = max_tokens
@@ -414,18 +833,57 @@ class Tagging(Task):
         self.feature_bins = feature_bins
         self.feature_dim = feature_dim
         self.conll2003_tags = conll2003_tags
+        self.file_format = file_format
+        self.token_column = _as_number(token_column)
+        self.tag_column = _as_number(tag_column)
+        self.column_names = names
+        self.tag_scheme = tag_scheme
+
+    def read_file(self, path):
+        """The sentences of a tagged file, read with the task's file options.
+
+        Args:
+            path: A CoNLL-U file or a column file (see `read_columns`).
+
+        Returns:
+            A `TaggedFile`.
+        """
+        file_format = self.file_format
+        if file_format == "auto":
+            file_format = _sniff_format(path)
+        if file_format == "conllu":
+            return read_conllu(
+                path,
+                tag_column="upos" if self.tag_column is None else self.tag_column,
+                token_column="form" if self.token_column is None else self.token_column,
+                documents=True,
+            )
+        return read_columns(
+            path,
+            token_column=0 if self.token_column is None else self.token_column,
+            tag_column=-1 if self.tag_column is None else self.tag_column,
+            column_names=self.column_names,
+        )
 
     def load_data(self, source=None, seed=0, limit=None):
         """Loads `source` and splits its sentences.
 
-        A CoNLL-U source is split at random (seeded): 20% of the sentences are
-        held out for testing and 10% of the rest for validation. The TFDS
-        corpora keep their own train, validation and test splits.
+        The shipped treebank keeps its own split: the model learns from the
+        EWT train split (12,544 sentences), and the EWT dev split's documents
+        alternate between validation (early stopping, and the data the
+        defaults were chosen on) and testing (never used to choose anything).
+        A file given by path is split at random (seeded): 20% of the sentences
+        are held out for testing and 10% of the rest for validation. The TFDS
+        corpora keep their own train, validation and test splits. With
+        `tag_scheme`, entity tags are rewritten in that scheme.
 
         Args:
             source: `"ud-english-ewt"` (shipped, the default), the path of a
-                CoNLL-U file, `"universal_dependencies/en_ewt"` or
-                `"conll2003"` (TensorFlow Datasets).
+                CoNLL-U file or of a column file (CoNLL-2003, IOB/BIO; see
+                `read_columns` and the `file_format`, `token_column`,
+                `tag_column` and `column_names` options),
+                `"universal_dependencies/en_ewt"` or `"conll2003"`
+                (TensorFlow Datasets).
             seed: Seed of the random split.
             limit: Optional number of sentences to keep per split.
 
@@ -434,39 +892,28 @@ class Tagging(Task):
         """
         source = str(source or self.default_source)
         if source in (TFDS_UD_EWT, TFDS_CONLL2003):
-            import tensorflow_datasets as tfds
-
-            feature = "upos" if source == TFDS_UD_EWT else self.conll2003_tags
-            names = tfds.builder(source).info.features[feature].feature.names
-            kept = [index for index, name in enumerate(names) if name != "_"]
-            renumber = np.zeros(len(names), dtype="int32")
-            renumber[kept] = np.arange(len(kept), dtype="int32")
-            splits = {}
-            for split in ("train", "validation", "test"):
-                sentences, tags = _tfds_split(source, split, feature, names)
-                splits[split] = (sentences, [renumber[sentence] for sentence in tags])
-            data = TaggedData(
-                *splits["train"],
-                *splits["validation"],
-                *splits["test"],
-                tag_names=tuple(names[index] for index in kept),
+            data = self._load_tfds(source)
+        elif source == UD_EWT:
+            train = read_conllu(UD_EWT_TRAIN)
+            development = read_conllu(UD_EWT_DEV, documents=True)
+            validation = [i for i, d in enumerate(development.documents) if d % 2 == 0]
+            test = [i for i, d in enumerate(development.documents) if d % 2 == 1]
+            sentences = [*train[0], *development.sentences]
+            tags = [*train[1], *development.tags]
+            offset = len(train[0])
+            data = _tagged_data(
+                sentences,
+                tags,
+                range(offset),
+                [offset + i for i in validation],
+                [offset + i for i in test],
             )
         else:
-            path = UD_EWT_FILE if source == UD_EWT else pathlib.Path(source)
-            sentences, tags = read_conllu(path)
-            names = _tag_vocabulary(tags)
-            index = {name: position for position, name in enumerate(names)}
-            tags = [np.array([index[tag] for tag in sentence], dtype="int32") for sentence in tags]
-            train, validation, test = split_indices(len(sentences), 0.2, 0.08, seed)
-            data = TaggedData(
-                [sentences[i] for i in train],
-                [tags[i] for i in train],
-                [sentences[i] for i in validation],
-                [tags[i] for i in validation],
-                [sentences[i] for i in test],
-                [tags[i] for i in test],
-                tag_names=names,
-            )
+            tagged = self.read_file(source)
+            train, validation, test = split_indices(len(tagged.sentences), 0.2, 0.08, seed)
+            data = _tagged_data(tagged.sentences, tagged.tags, train, validation, test)
+        if self.tag_scheme is not None:
+            data = _converted(data, self.tag_scheme, source)
         if limit is not None:
             data = dataclasses.replace(
                 data,
@@ -477,6 +924,25 @@ class Tagging(Task):
                 },
             )
         return data
+
+    def _load_tfds(self, source):
+        import tensorflow_datasets as tfds
+
+        feature = "upos" if source == TFDS_UD_EWT else self.conll2003_tags
+        names = tfds.builder(source).info.features[feature].feature.names
+        kept = [index for index, name in enumerate(names) if name != "_"]
+        renumber = np.zeros(len(names), dtype="int32")
+        renumber[kept] = np.arange(len(kept), dtype="int32")
+        splits = {}
+        for split in ("train", "validation", "test"):
+            sentences, tags = _tfds_split(source, split, feature, names)
+            splits[split] = (sentences, [renumber[sentence] for sentence in tags])
+        return TaggedData(
+            *splits["train"],
+            *splits["validation"],
+            *splits["test"],
+            tag_names=tuple(names[index] for index in kept),
+        )
 
     def build_model(self, data, settings):
         vectorizer = keras.layers.TextVectorization(
@@ -554,27 +1020,42 @@ class Tagging(Task):
         return tf.strings.reduce_join(words, separator=" "), labels, weights
 
     def evaluate(self, model, data):
-        """Held-out token accuracy, over every token of the test sentences."""
+        """Held-out token accuracy, over every token of the test sentences.
+
+        For entity tags (see `is_entity_tag_set`) also the entity-level
+        precision, recall and F1 of `entity_scores`.
+        """
         predicted = predict_tags(model, data.test_sentences)
         names = tag_names(model)
-        expected = np.concatenate(data.test_tags)
-        predicted = np.concatenate(predicted)
-        if names != data.tag_names:
-            # A model trained on another tag set: compare the tags by name.
-            predicted = np.array([names[i] for i in predicted], dtype=object)
-            expected = np.array([data.tag_names[i] for i in expected], dtype=object)
-        return {
-            "accuracy": float(np.mean(predicted == expected)),
-            "test_tokens": len(expected),
+        predicted_names = [[names[i] for i in sentence] for sentence in predicted]
+        expected_names = [[data.tag_names[i] for i in sentence] for sentence in data.test_tags]
+        metrics = {
+            "accuracy": _token_accuracy(expected_names, predicted_names),
+            "test_tokens": sum(len(sentence) for sentence in data.test_tags),
             "test_sentences": len(data.test_sentences),
         }
+        if is_entity_tag_set(data.tag_names):
+            metrics.update(entity_scores(expected_names, predicted_names))
+        return metrics
 
     def baselines(self, data):
-        """Most frequent tag overall, and per word (learned on the training split)."""
-        return {
+        """Most frequent tag overall, and per word (learned on the training split).
+
+        For entity tags, the per-word baseline's entity scores too (the
+        overall most frequent tag, `O`, finds no entity).
+        """
+        expected = [[data.tag_names[i] for i in sentence] for sentence in data.test_tags]
+        per_word = [
+            [data.tag_names[i] for i in sentence]
+            for sentence in most_frequent_tag_predictions(data)
+        ]
+        baselines = {
             "most frequent tag": {"accuracy": majority_tag_accuracy(data)},
-            "most frequent tag per word": {"accuracy": most_frequent_tag_accuracy(data)},
+            "most frequent tag per word": {"accuracy": _token_accuracy(expected, per_word)},
         }
+        if is_entity_tag_set(data.tag_names):
+            baselines["most frequent tag per word"].update(entity_scores(expected, per_word))
+        return baselines
 
     def predict(self, model, inputs):
         """Tags each sentence (a string of whitespace-separated tokens).
@@ -613,8 +1094,18 @@ def majority_tag_accuracy(data):
     return float(np.mean(np.concatenate(data.test_tags) == majority))
 
 
-def most_frequent_tag_accuracy(data):
-    """Held-out accuracy of each word's most frequent training tag.
+def _token_accuracy(expected, predicted):
+    """The fraction of tokens whose predicted tag (by name) is the true one."""
+    pairs = [
+        (true, guess)
+        for true_tags, predicted_tags in zip(expected, predicted, strict=True)
+        for true, guess in zip(true_tags, predicted_tags, strict=True)
+    ]
+    return float(np.mean([true == guess for true, guess in pairs]))
+
+
+def most_frequent_tag_predictions(data):
+    """Each held-out token's most frequent training tag (int32 arrays per sentence).
 
     Words unseen in training get the most frequent tag overall.
     """
@@ -624,7 +1115,16 @@ def most_frequent_tag_accuracy(data):
             counts.setdefault(token, np.zeros(len(data.tag_names), "int64"))[tag] += 1
     best = {token: int(np.argmax(row)) for token, row in counts.items()}
     fallback = int(np.bincount(np.concatenate(data.train_tags)).argmax())
-    predicted = [
-        best.get(token, fallback) for sentence in data.test_sentences for token in sentence
+    return [
+        np.array([best.get(token, fallback) for token in sentence], dtype="int32")
+        for sentence in data.test_sentences
     ]
-    return float(np.mean(np.array(predicted) == np.concatenate(data.test_tags)))
+
+
+def most_frequent_tag_accuracy(data):
+    """Held-out accuracy of each word's most frequent training tag.
+
+    Words unseen in training get the most frequent tag overall.
+    """
+    predicted = np.concatenate(most_frequent_tag_predictions(data))
+    return float(np.mean(predicted == np.concatenate(data.test_tags)))
