@@ -1,9 +1,16 @@
-"""Sequence tagging (many-to-many): universal part-of-speech tags from raw tokens.
+"""Sequence tagging (many-to-many): a tag for each token of a sentence.
 
-Data: the Universal Dependencies English Web Treebank sentences shipped with
-the package (`ud-english-ewt`, the UPOS column of a CoNLL-U file), any other
-CoNLL-U file by path, or TensorFlow Datasets' `universal_dependencies/en_ewt`
-(its `upos` feature) and `conll2003` (its `pos` feature, or `ner`) by name.
+Data: the Universal Dependencies English Web Treebank shipped with the
+package (`ud-english-ewt`: its train split to learn from, the documents of its
+dev split alternately to validate and to test; the UPOS tags), the tagged
+files users have by path (CoNLL-U, see `read_conllu`; CoNLL-2003 and any
+IOB/BIO column file, see `read_columns`; gzip-compressed or not), or
+TensorFlow Datasets' `universal_dependencies/en_ewt` (its `upos` feature) and
+`conll2003` (its `pos` feature, or `ner`) by name. Entity tags (`O`, `B-PER`,
+`I-PER`, ...) can be rewritten in another scheme (`tag_scheme`: IOB1, IOB2
+also called BIO, IOBES; see `convert_tags`), and are scored by entity
+precision, recall and F1 as conlleval computes them (`entity_scores`) beside
+token accuracy.
 
 The model takes a batch of sentences as strings of space-separated tokens: its
 `TextVectorization` layer (adapted on the training tokens) lives inside it,
@@ -20,16 +27,10 @@ with the model, in its output layer (`TagProbabilities`). Both layers are
 registered Keras objects, so a saved tagger loads with
 `keras.saving.load_model(path, safe_mode=True)` once this module is imported.
 
-Measured on the shipped data (seed 0: 1,441 training, 160 validation and 400
-held-out sentences, 4,903 held-out tokens; 2 shared CPU cores) with the
-recommended settings (64 units, 15 epochs at most, learning rate 3e-3) and
-the constructor defaults: held-out accuracy 0.895 with `gru` (early stopping
-after 13 epochs, 43 s of training), 0.895 with `lstm` (14 epochs, 59 s) and
-0.893 with `simple_rnn` (13 epochs, 42 s), against 0.818 for each word's most
-frequent training tag and 0.166 for the most frequent tag. Without the
-spelling features the GRU tagger stayed at 0.864-0.870 whatever else was
-tried (64 or 128 units, embeddings of 64 or 128, dropout 0.3 or 0.5, word
-dropout 0.1 or 0.25, cased or lower-cased words).
+The README's task table gives the held-out accuracy on the shipped treebank
+(`benchmarks/task_results.py`), and its `tagging-unseen` table the accuracy
+and entity F1 on corpora that chose no default
+(`benchmarks/tagging_unseen.py`), each against the most frequent tag per word.
 
 For `universal_dependencies/en_ewt` the untagged (`_`) tokens are dropped;
 the TFDS corpora keep their own train, validation and test splits.
@@ -733,7 +734,7 @@ def _converted(data, scheme, source):
 
 
 class Tagging(Task):
-    """Part-of-speech tagging of each token of a sentence, from raw tokens.
+    """Tagging of each token of a sentence (parts of speech, entities...), from raw tokens.
 
     Args:
         max_tokens: Vocabulary size of the `TextVectorization` layer (None:
@@ -752,10 +753,30 @@ class Tagging(Task):
         feature_bins: Hash bins of each spelling feature.
         feature_dim: Embedding size of each spelling feature.
         conll2003_tags: The `conll2003` feature to tag, `"pos"` or `"ner"`.
+        file_format: How a `source` file is read: `"conllu"`, `"columns"`
+            (CoNLL-2003 and IOB/BIO files: one token a line, columns
+            separated by tabs or spaces, blank lines between sentences) or
+            `"auto"` (CoNLL-U when the name ends in `.conllu` or the first
+            token line has CoNLL-U's 10 tab-separated columns).
+        token_column: The column of the tokens: a 0-based number (negative
+            from the end), a name of `column_names`, or for CoNLL-U one of
+            `CONLLU_COLUMNS` (default: the first column; CoNLL-U's `form`).
+        tag_column: The column of the tags, likewise (default: the last
+            column; CoNLL-U's `upos`, or for example `xpos`).
+        column_names: Names of a column file's columns (a list or a
+            comma-separated string such as `"word,pos,chunk,ner"`), so that
+            `token_column` and `tag_column` can name them.
+        tag_scheme: None to keep the tags as they are, or the entity tag
+            scheme to train in: `"iob1"`, `"iob2"` (also `"bio"`) or
+            `"iobes"`; the tags of any of these schemes are converted.
 
     Example:
 
     ```python
+    ner = Tagging(column_names="word,pos,chunk,ner", tag_column="ner", tag_scheme="iobes")
+    result = ner.train(ner.settings(output_dir="runs/ner"), source="eng.train")
+    result.metrics["entity_f1"]
+
     task = Tagging()
     result = task.train(task.settings(output_dir="runs/tagging"))
     task.predict(result.model, ["I love New York in the spring ."])
