@@ -152,6 +152,26 @@ def test_token_feature_hashing_pads_with_zero():
     suffix = TokenFeatureHashing("suffix", num_bins=50, output_sequence_length=2)
     ids = keras.ops.convert_to_numpy(suffix(tf.constant(["walking talking"])))
     assert ids[0, 0] == ids[0, 1]
+    prefix = TokenFeatureHashing("prefix", num_bins=1000, output_sequence_length=3)
+    ids = keras.ops.convert_to_numpy(prefix(tf.constant(["Walking wall talking"])))
+    assert ids[0, 0] == ids[0, 1] != ids[0, 2]
+
+
+@pytest.mark.parametrize(
+    ("spelling_features", "layers"),
+    [
+        (True, {"suffix_hashing", "shape_hashing"}),
+        (False, set()),
+        ("prefix,suffix", {"prefix_hashing", "suffix_hashing"}),
+    ],
+)
+def test_spelling_features_choose_the_hashing_layers(tmp_path, spelling_features, layers):
+    sentences = [("Go", "home"), ("Run",)]
+    tags = [np.array([1, 0], "int32"), np.array([1], "int32")]
+    data = TaggedData(sentences, tags, sentences, tags, sentences, tags, ("NOUN", "VERB"))
+    task = Tagging(spelling_features=spelling_features, **TINY_TASK)
+    model = task.build_model(data, tiny_settings(tmp_path))
+    assert {layer.name for layer in model.layers if "hashing" in layer.name} == layers
 
 
 @pytest.mark.parametrize(
@@ -342,6 +362,7 @@ def test_per_word_baseline_entity_scores_are_computed_from_its_tags():
     ("options", "message"),
     [
         ({"file_format": "csv"}, "Expected `file_format` to be one of"),
+        ({"spelling_features": "suffix,colour"}, "Expected `spelling_features` to be True"),
         ({"tag_scheme": "bilou"}, "Expected `tag_scheme` to be one of"),
         ({"column_names": "word,,ner"}, "Expected `column_names` to be unique"),
         ({"column_names": ["a", "a"]}, "Expected `column_names` to be unique"),
@@ -394,3 +415,20 @@ def test_conll2003_ner_with_mock_data_converts_schemes_and_scores_entities():
     assert all(name == "O" or name[:2] in ("B-", "I-", "E-", "S-") for name in data.tag_names)
     tags = [[data.tag_names[i] for i in sentence] for sentence in data.test_tags]
     assert all(convert_tags(sentence, "iobes") == tuple(sentence) for sentence in tags)
+
+
+def test_command_line_options_read_a_conll2003_file(tmp_path):
+    from keras_seqcells.cli import _task_options
+    from keras_seqcells.tasks import get_task
+
+    path = tmp_path / "eng.train"
+    path.write_text(CONLL2003)
+    options = _task_options(
+        ["column_names=word,pos,chunk,ner", "tag_column=ner", "token_column=0", "tag_scheme=bio"]
+    )
+    task = get_task("tagging", **options)
+    assert task.read_file(path).tags[0] == ("B-ORG", "O", "B-MISC", "O", "O")
+    assert get_task("tagging", **_task_options(["tag_column=-2"])).read_file(path).tags[1] == (
+        "B-NP",
+        "I-NP",
+    )

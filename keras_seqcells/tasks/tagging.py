@@ -80,7 +80,9 @@ UPOS_TAGS = (
 )
 #: Stands for the words hidden by word dropout; outside every vocabulary.
 UNKNOWN_WORD = "[UNK]"
-TOKEN_FEATURES = ("suffix", "shape")
+TOKEN_FEATURES = ("suffix", "shape", "prefix")
+#: The spelling features of `spelling_features=True`.
+DEFAULT_TOKEN_FEATURES = ("suffix", "shape")
 
 
 @dataclasses.dataclass
@@ -138,17 +140,18 @@ class TokenFeatureHashing(keras.layers.Layer):
 
     The features help to tag words that are rare or unseen in training:
     `"suffix"` is the token's last `suffix_length` characters (lower-cased,
-    padded on the left with `^` in shorter tokens) and `"shape"` its
+    padded on the left with `^` in shorter tokens), `"prefix"` its first
+    `suffix_length` characters (padded on the right with `$`) and `"shape"` its
     character classes with repeats collapsed (`"Xx"` for "Paris", `"d.d"` for
     "3.50", `"x-x"` for "well-known"). Each token's feature is hashed into
     `[1, num_bins]`; padding positions are 0, so an `Embedding` with
     `mask_zero=True` masks the same positions as the word embeddings.
 
     Args:
-        feature: `"suffix"` or `"shape"`.
+        feature: `"suffix"`, `"prefix"` or `"shape"`.
         num_bins: Number of hash bins.
         output_sequence_length: Tokens per output row (padded or truncated).
-        suffix_length: Characters of the suffix feature.
+        suffix_length: Characters of the suffix and prefix features.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Example:
@@ -172,6 +175,10 @@ class TokenFeatureHashing(keras.layers.Layer):
         self.suffix_length = int(suffix_length)
 
     def _feature(self, words):
+        if self.feature == "prefix":
+            words = tf.strings.lower(words, encoding="utf-8")
+            padded = tf.strings.join([words, "$" * self.suffix_length])
+            return tf.strings.substr(padded, 0, self.suffix_length, unit="UTF8_CHAR")
         if self.feature == "suffix":
             words = tf.strings.lower(words, encoding="utf-8")
             padded = tf.strings.join(["^" * self.suffix_length, words])
@@ -678,6 +685,24 @@ def predict_tags(model, sentences, batch_size=256):
     return np.split(flat, ends[:-1])
 
 
+def _check_token_features(spelling_features):
+    """The spelling features named by `spelling_features` (True: the default ones)."""
+    if spelling_features is True:
+        return DEFAULT_TOKEN_FEATURES
+    if spelling_features is False or spelling_features is None:
+        return ()
+    names = spelling_features
+    if isinstance(names, str):
+        names = names.split(",")
+    names = tuple(str(name).strip() for name in names)
+    if not names or not set(names) <= set(TOKEN_FEATURES) or len(set(names)) < len(names):
+        raise ValueError(
+            f"Expected `spelling_features` to be True, False or some of {TOKEN_FEATURES}. "
+            f"Received: spelling_features={spelling_features!r}"
+        )
+    return names
+
+
 def _as_number(value):
     """A column given as a string of digits (from the command line) as an int."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -749,7 +774,8 @@ class Tagging(Task):
         lowercase: Whether the vectorizer lower-cases the tokens.
         spelling_features: Whether each token's embedding is concatenated
             with embeddings of its suffix and shape (see
-            `TokenFeatureHashing`).
+            `TokenFeatureHashing`), or which spelling features to use, as a
+            list or a comma-separated string of `TOKEN_FEATURES`.
         feature_bins: Hash bins of each spelling feature.
         feature_dim: Embedding size of each spelling feature.
         conll2003_tags: The `conll2003` feature to tag, `"pos"` or `"ner"`.
@@ -851,6 +877,7 @@ class Tagging(Task):
         self.word_dropout = word_dropout
         self.lowercase = lowercase
         self.spelling_features = spelling_features
+        self.token_features = _check_token_features(spelling_features)
         self.feature_bins = feature_bins
         self.feature_dim = feature_dim
         self.conll2003_tags = conll2003_tags
@@ -979,9 +1006,9 @@ class Tagging(Task):
         x = keras.layers.Embedding(
             vectorizer.vocabulary_size(), self.embedding_dim, mask_zero=True, name="embedding"
         )(tokens)
-        if self.spelling_features:
+        if self.token_features:
             features = [x]
-            for feature in TOKEN_FEATURES:
+            for feature in self.token_features:
                 ids = TokenFeatureHashing(
                     feature, self.feature_bins, self.max_length, name=f"{feature}_hashing"
                 )(sentences)
