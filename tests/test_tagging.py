@@ -221,7 +221,7 @@ BRUSSELS NNP B-NP B-LOC
 """
 
 # A WNUT-style file: tab-separated, lower-case types, blank lines holding a tab.
-WNUT = "@paul\tO\nEmpire\tB-facility\nState\tI-facility\n\t\nGo\tO\nhome\tO\n"
+WNUT = "@paul\tO\nEmpire\tB-facility\nState\tI-facility\n\t\nGo\tO\n\u3000\tO\nhome\tO \n"
 
 
 def test_conll2003_column_file_by_column_number_or_name(tmp_path):
@@ -247,7 +247,7 @@ def test_iob_file_with_tabs_and_whitespace_only_separators(tmp_path):
     path = tmp_path / "wnut.txt"
     path.write_text(WNUT)
     tagged = Tagging().read_file(path)  # sniffed as a column file
-    assert tagged.sentences == [("@paul", "Empire", "State"), ("Go", "home")]
+    assert tagged.sentences == [("@paul", "Empire", "State"), ("Go", "_", "home")]
     assert tagged.tags[0] == ("O", "B-facility", "I-facility")
 
 
@@ -259,6 +259,10 @@ def test_file_format_is_sniffed_or_forced(tmp_path):
     conllu.write_text("".join(line for line in CONLLU.splitlines(True) if line[0] != "#"))
     forced = Tagging(file_format="columns", token_column=1, tag_column=3).read_file(conllu)
     assert forced.sentences[0][0] == "Don't" and forced.tags[0][:2] == ("_", "AUX")
+    # Ten tab-separated columns, numbers first, but not the word IDs 1, 2, ...
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("2005\t" + "x\t" * 8 + "B-DAT\n7\t" + "x\t" * 8 + "I-DAT\n")
+    assert Tagging().read_file(numbers).tags == [("B-DAT", "I-DAT")]
     wnut = tmp_path / "wnut.txt"
     wnut.write_text(WNUT)
     with pytest.raises(DataError, match="expected 10 tab-separated columns"):

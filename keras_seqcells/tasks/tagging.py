@@ -396,9 +396,10 @@ def read_columns(path, token_column=0, tag_column=-1, column_names=None, argumen
         if not line.strip():
             end_sentence()
             continue
+        # A token may be a whitespace character itself (an ideographic space
+        # in Japanese text): it becomes `_`, as inner whitespace does.
         columns = line.split("\t") if "\t" in line else line.split()
-        columns = [column.strip() for column in columns]
-        if columns[0] == "-DOCSTART-":
+        if columns[0].strip() == "-DOCSTART-":
             end_sentence()
             document += 1
             continue
@@ -408,7 +409,7 @@ def read_columns(path, token_column=0, tag_column=-1, column_names=None, argumen
                 f"token line (token_column={token_column!r}, tag_column={tag_column!r}). "
                 f"Received: {path}, line {number}: {len(columns)} column(s) in {line!r}"
             )
-        token, tag = columns[token_index], columns[tag_index]
+        token, tag = columns[token_index], columns[tag_index].strip()
         if not token or not tag:
             raise DataError(
                 f"Expected a token and a tag on each token line of `{argument}`. Received: "
@@ -440,21 +441,33 @@ def _check_column_names(column_names):
 
 
 def _sniff_format(path):
-    """`"conllu"` for a CoNLL-U file (by its name or its first token line), else `"columns"`."""
+    """`"conllu"` for a CoNLL-U file, else `"columns"`.
+
+    A CoNLL-U file is known by its name (`.conllu`, `.conllu.gz`) or by its
+    first sentence: 10 tab-separated columns on every word line, and word IDs
+    1, 2, 3, ... (a column file whose first column holds numbers has other
+    numbers there).
+    """
     path = pathlib.Path(path)
     if path.name.endswith((".conllu", ".conllu.gz")):
         return "conllu"
     if not path.is_file():
         return "columns"  # the reader says that the file is missing
-    for line in read_lines(path)[:1000]:
-        if line.strip() and not line.startswith("#"):
-            columns = line.split("\t")
-            return (
-                "conllu"
-                if len(columns) == 10 and columns[0].split("-")[0].isdigit()
-                else ("columns")
-            )
-    return "columns"
+    word_ids = []
+    for line in read_lines(path):
+        if not line.strip():
+            if word_ids:
+                break
+            continue
+        if line.startswith("#") and not word_ids:
+            continue
+        columns = line.split("\t")
+        if len(columns) != 10:
+            return "columns"
+        if "-" not in columns[0] and "." not in columns[0]:
+            word_ids.append(columns[0])
+    expected = [str(number) for number in range(1, len(word_ids) + 1)]
+    return "conllu" if word_ids and word_ids == expected else "columns"
 
 
 # Tag schemes of entity tags. In every scheme a tag is `O` (outside any
