@@ -82,3 +82,12 @@ def test_text_unseen_table_counts_wins_against_the_majority_class():
     assert "| wins | CSV | 2 | 80/10/10 | 12 / 30 | 0.800 / 0.790 | 0.500 / 0.330 |" in text
     assert "beats the majority class (in accuracy and macro-F1) on 1 of 2 sets" in text
     assert "at worst -0.275 from the bag-of-words" in text
+
+
+def test_unseen_tagging_corpora_say_how_to_install_them():
+    import pytest
+
+    from benchmarks import tagging_unseen
+
+    with pytest.raises(SystemExit, match=r"keras-seqcells\[benchmarks\]"):
+        tagging_unseen.corpus_path("no_such_corpus_package", "data.txt")
