@@ -282,7 +282,11 @@ class SeqCellRNN(keras.layers.RNN):
         cell itself runs) via Keras's backend `rnn` loop, so masking,
         `go_backwards`, `unroll`, `zero_output_for_mask`, `return_sequences`
         and the states behave exactly as in the generic loop of
-        `keras.layers.RNN`. Each step computes `x_t @ kernel + bias` and the
+        `keras.layers.RNN`. Two exceptions work around Keras's backend loops:
+        on JAX a masked step of a SimpleRNN with a head repeats the previous
+        output (Keras's JAX loop would repeat the hidden state), and on torch
+        an unrolled `go_backwards` loop with a mask reverses the steps before
+        the loop (Keras's fails there). Each step computes `x_t @ kernel + bias` and the
         recurrent product (computing the input projection of all steps as
         one product before the loop measured slower on CPU, with and without
         XLA, in training and inference: a wide intermediate and its gradient).
