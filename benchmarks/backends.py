@@ -3,9 +3,10 @@
 Runs the core test files (reference equations, Keras parity, conversion,
 layer features, fast paths, mixed precision, the shared layer checks) once per
 backend with `KERAS_BACKEND` set, each in its own pytest process writing JUnit
-XML, or reads the XML files a CI run already wrote (`--junit-dir`, one
-`<backend>.xml` per backend; a file may hold more tests than the core files,
-such as the whole TensorFlow suite, and only the core files are counted).
+XML, or reads the XML files a CI run already wrote (`--junit-dir`: the files
+`<backend>*.xml`, so a leg may be split across processes; a file may hold more
+tests than the core files, such as the whole TensorFlow suite, and only the
+core files are counted; a test in several files counts once, as in the last).
 It reports, per backend, the tests passed, skipped (with the reasons) and
 failed, and the time spent in them, and with `--update-readme` writes the
 README's `backends` block.
@@ -48,20 +49,28 @@ def core_module(path):
     return path.removesuffix(".py").replace("/", ".")
 
 
-def summarize(junit_path, tests=CORE_TESTS):
-    """Counts of the test cases of `tests` in a JUnit XML file.
+def summarize(junit_paths, tests=CORE_TESTS):
+    """Counts of the test cases of `tests` in JUnit XML files.
+
+    `junit_paths` is one path or a list; a test case that several files hold
+    counts once, with its result in the last of them.
 
     Returns a dict with `passed`, `skipped`, `failed` (failures and errors),
     `seconds` (the sum of the test cases' times) and `skip_reasons` (a
     `collections.Counter` of the skip messages).
     """
+    if isinstance(junit_paths, (str, os.PathLike)):
+        junit_paths = [junit_paths]
     modules = tuple(core_module(path) for path in tests)
+    cases = {}
+    for junit_path in junit_paths:
+        for case in ET.parse(junit_path).getroot().iter("testcase"):
+            classname = case.get("classname", "")
+            if any(classname == m or classname.startswith(m + ".") for m in modules):
+                cases[classname, case.get("name")] = case
     summary = {"passed": 0, "skipped": 0, "failed": 0, "seconds": 0.0}
     reasons = collections.Counter()
-    for case in ET.parse(junit_path).getroot().iter("testcase"):
-        classname = case.get("classname", "")
-        if not any(classname == m or classname.startswith(m + ".") for m in modules):
-            continue
+    for case in cases.values():
         summary["seconds"] += float(case.get("time") or 0.0)
         skipped = case.find("skipped")
         if case.find("failure") is not None or case.find("error") is not None:
@@ -132,11 +141,16 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(args.junit_dir or scratch)
         for backend in backends:
-            junit_path = directory / f"{backend}.xml"
             if not args.junit_dir:
-                seconds = run_leg(backend, junit_path)
+                seconds = run_leg(backend, directory / f"{backend}.xml")
                 print(f"{backend} leg took {seconds:.0f}s", flush=True)
-            summaries[backend] = summarize(junit_path)
+            junit_paths = sorted(directory.glob(f"{backend}*.xml"))
+            if not junit_paths:
+                raise ValueError(
+                    f"Expected JUnit XML files {backend}*.xml in the JUnit directory. "
+                    f"Received: junit_dir={str(directory)!r}"
+                )
+            summaries[backend] = summarize(junit_paths)
     text = markdown(summaries)
     print(text)
     if args.update_readme:

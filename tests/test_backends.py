@@ -47,6 +47,18 @@ def test_summary_counts_only_the_core_files(junit_file):
     }
 
 
+def test_a_test_in_several_files_counts_once_with_its_last_result(junit_file, tmp_path):
+    rerun = tmp_path / "jax-rerun.xml"
+    rerun.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_common.TestGroup" name="test_d" time="1.0"/>'
+        "</testsuite></testsuites>"
+    )
+    summary = backends.summarize([junit_file, rerun])
+    assert (summary["passed"], summary["skipped"], summary["failed"]) == (2, 3, 1)
+    assert summary["seconds"] == pytest.approx(4.5)
+
+
 def test_markdown_lists_counts_and_reasons(junit_file):
     text = backends.markdown({"jax": backends.summarize(junit_file)})
     assert "| jax | 1 | 3 | 2 | 6 |" in text
@@ -59,6 +71,11 @@ def test_main_reads_junit_files_and_fails_on_failed_tests(junit_file, capsys):
         backends.main(["--backends", "jax", "--junit-dir", str(junit_file.parent)])
     assert raised.value.code == 1
     assert "| jax | 1 | 3 | 2 |" in capsys.readouterr().out
+
+
+def test_main_demands_a_file_per_backend(tmp_path):
+    with pytest.raises(ValueError, match="Expected JUnit XML files torch"):
+        backends.main(["--backends", "torch", "--junit-dir", str(tmp_path)])
 
 
 def test_main_rejects_unknown_backends():
