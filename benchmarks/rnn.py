@@ -11,7 +11,8 @@ that both see the same load on a shared machine.
   `Input -> layer -> Dense(1)`, B=64, T=100, D=32, H=128 and H=512;
 - inference latency at B=1 and B=256, T=100, H=128: a compiled forward call
   `model(x, training=False)`, in a `tf.function` (without `jit_compile`, the
-  built-in layers' default) on TensorFlow and in `jax.jit` on JAX;
+  built-in layers' default) on TensorFlow, in `jax.jit` on JAX and eagerly
+  under `torch.no_grad()` on torch (Keras's default there);
 - scaling of that forward call (B=64) with T in {10, 100, 1000} (H=128) and
   with H in {64, 256, 1024} (T=100);
 - achieved GFLOP/s of the recurrent loop in those forward calls (the two
@@ -30,9 +31,12 @@ Usage:
     python -m benchmarks.rnn --quick           # fewer sizes and repeats
     python -m benchmarks.rnn --update-readme   # also refresh the README's `rnn` block
     KERAS_BACKEND=jax python -m benchmarks.rnn --quick
+    KERAS_BACKEND=torch python -m benchmarks.rnn --quick --update-readme
 
 It writes `rnn.md`, `rnn.csv` and `rnn.png` to `--out` (default
-`benchmarks/results/`).
+`benchmarks/results/` on TensorFlow, `benchmarks/results/<backend>/` on the
+other backends). `--update-readme` refreshes the README's `rnn` block on
+TensorFlow and its `rnn-<backend>` block on another backend.
 """
 
 import argparse
@@ -116,6 +120,14 @@ def compiled_forward(model):
         non_trainable = [v.value for v in model.non_trainable_variables]
         function = jax.jit(lambda t, n, x: model.stateless_call(t, n, x, training=False)[0])
         return lambda x: np.asarray(function(trainable, non_trainable, x))
+    if backend == "torch":
+        import torch
+
+        def forward(x):
+            with torch.no_grad():
+                return keras.ops.convert_to_numpy(model(x, training=False))
+
+        return forward
     return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
 
 
@@ -153,6 +165,18 @@ def matmul_peak(batch, rows, columns, steps, repeats):
             return jax.lax.fori_loop(0, steps, body, jax.numpy.zeros((batch, columns)))
 
         run = lambda: np.asarray(loop(a, b))  # noqa: E731
+    elif backend == "torch":
+        import torch
+
+        a_t, b_t = torch.from_numpy(a), torch.from_numpy(b)
+
+        def run():
+            with torch.no_grad():
+                total = torch.zeros((batch, columns))
+                for i in range(steps):
+                    total = total + (a_t + i) @ b_t
+                return total.numpy()
+
     else:
         run = lambda: [a @ b for _ in range(steps)]  # noqa: E731
     seconds = interleaved_medians({"peak": run}, repeats)["peak"]
@@ -282,7 +306,8 @@ def machine():
         pass
     backend = keras.backend.backend()
     versions = [f"keras {keras.__version__}"]
-    for package in {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}.get(backend, []):
+    packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"], "torch": ["torch"]}
+    for package in packages.get(backend, []):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions.append(f"{package} {importlib.metadata.version(package)}")
     versions.append(f"Python {platform.python_version()}")
@@ -317,7 +342,8 @@ def markdown(rows, memory_rows, description):
             "",
             "Recurrent-loop throughput of the forward calls (target: ours >= 60% of the "
             "matmul peak at H >= 512); peak = the faster of a plain and an XLA-compiled loop "
-            "(on JAX, a `jax.jit` loop) of T matrix products of the same sizes. Keras/peak is "
+            "(on JAX, a `jax.jit` loop; on torch, an eager loop) of T matrix products of the "
+            "same sizes. Keras/peak is "
             "also the lowest ratio ours / Keras that the matrix products allow.",
             "",
             "| cell | sizes | ours GFLOP/s | Keras GFLOP/s | matmul peak GFLOP/s | ours/peak "
@@ -390,12 +416,25 @@ def plot(path, rows):
 
 
 # -------------------------------------------------------------------- main
+def default_out(backend=None):
+    """Where a run on `backend` writes its results: one folder per non-default backend."""
+    backend = backend or keras.backend.backend()
+    results = ROOT / "benchmarks" / "results"
+    return results if backend == "tensorflow" else results / backend
+
+
+def readme_block(backend=None):
+    """The README block a run on `backend` refreshes."""
+    backend = backend or keras.backend.backend()
+    return "rnn" if backend == "tensorflow" else f"rnn-{backend}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--repeats", type=int, help="repeats per measure (default 9, quick 5)")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cell names")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(default_out()))
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
@@ -455,7 +494,7 @@ def main(argv=None):
     plot(out / "rnn.png", rows)
     print(table)
     if args.update_readme:
-        write_block("rnn", table)
+        write_block(readme_block(), table)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from keras import ops
 # The loop of `keras.layers.RNN` on every backend (masks, go_backwards, unroll);
 # Keras exports it only through its private backend module.
 from keras.src import backend as keras_backend
+from keras.src.utils import tracking
 
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 from keras_seqcells.cells.base import RecurrentCell
@@ -281,7 +282,11 @@ class SeqCellRNN(keras.layers.RNN):
         cell itself runs) via Keras's backend `rnn` loop, so masking,
         `go_backwards`, `unroll`, `zero_output_for_mask`, `return_sequences`
         and the states behave exactly as in the generic loop of
-        `keras.layers.RNN`. Each step computes `x_t @ kernel + bias` and the
+        `keras.layers.RNN`. Two exceptions work around Keras's backend loops:
+        on JAX a masked step of a SimpleRNN with a head repeats the previous
+        output (Keras's JAX loop would repeat the hidden state), and on torch
+        an unrolled `go_backwards` loop with a mask reverses the steps before
+        the loop (Keras's fails there). Each step computes `x_t @ kernel + bias` and the
         recurrent product (computing the input projection of all steps as
         one product before the loop measured slower on CPU, with and without
         XLA, in training and inference: a wide intermediate and its gradient).
@@ -344,6 +349,7 @@ class SeqCellRNN(keras.layers.RNN):
         kernel, bias = cell._loop_input_weights()
         recurrent_kernel = cell._loop_recurrent_kernel()
         x = self._dropped_out(sequences, input_mask)
+        backend = keras.backend.backend()
 
         def step(x_t, states):
             projected = cell._project_inputs(x_t, kernel, bias)
@@ -352,17 +358,67 @@ class SeqCellRNN(keras.layers.RNN):
             )
             return ops.cast(output, cell.compute_dtype), new_states
 
-        return keras_backend.rnn(
-            step,
+        go_backwards = self.go_backwards
+        if go_backwards and self.unroll and mask is not None and backend == "torch":
+            # Keras's unrolled torch loop fails to reverse a mask (it flips a
+            # tuple); reversing the steps here runs the same computation.
+            x = ops.flip(x, axis=1)
+            mask = ops.flip(ops.convert_to_tensor(mask), axis=1)
+            go_backwards = False
+
+        # Keras's JAX loop (not unrolled) repeats `states[0]` as the output of
+        # a masked step. Where the output is not the first state (a softmax
+        # head), the previous output travels as an extra first state instead,
+        # starting from zeros like the other backends' previous output.
+        carry_output = (
+            backend == "jax"
+            and mask is not None
+            and not self.unroll
+            and not self.zero_output_for_mask
+            and not cell.output_is_first_state
+        )
+        loop_step, loop_states = step, initial_state
+        if carry_output:
+            batch = ops.shape(sequences)[0]
+            no_output = ops.zeros((batch, cell.output_size), dtype=cell.compute_dtype)
+            loop_states = [no_output, *initial_state]
+
+            def loop_step(x_t, states):
+                output, new_states = step(x_t, list(states[1:]))
+                return output, [output, *new_states]
+
+        last_output, outputs, states = keras_backend.rnn(
+            loop_step,
             x,
-            initial_state,
-            go_backwards=self.go_backwards,
+            loop_states,
+            go_backwards=go_backwards,
             mask=mask,
             unroll=self.unroll,
             input_length=sequences.shape[1],
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+        if carry_output:
+            states = list(states)[1:]
+        return last_output, outputs, states
+
+    @tracking.no_automatic_dependency_tracking
+    def _create_state_variables(self, batch_size):
+        # The stateful layer's states are read and written in the state dtype:
+        # an autocast variable would read float32 states as float16 under a
+        # mixed precision policy, and on torch an assignment inside the call
+        # would write into that cast copy and be lost.
+        with keras_backend.name_scope(self.name, caller=self):
+            self.states = [
+                keras.Variable(
+                    value,
+                    trainable=False,
+                    dtype=self.variable_dtype,
+                    name="rnn_state",
+                    autocast=False,
+                )
+                for value in self.get_initial_state(batch_size)
+            ]
 
     def get_config(self):
         config = keras.layers.RNN.get_config(self)

@@ -8,6 +8,44 @@ import pytest
 from tests.cases import CASE_IDS, CASES
 
 
+def backend_skip_reason(marks, backend):
+    """The reason to skip a test with these marks on `backend`, or None to run it.
+
+    `tensorflow_only(reason=...)` runs a test on TensorFlow only;
+    `not_on_backend("jax", "torch", reason=...)` skips it on the named backends.
+    Both demand a reason, so that every skip says why in the test report.
+    """
+    for mark in marks:
+        if mark.name not in ("tensorflow_only", "not_on_backend"):
+            continue
+        reason = mark.kwargs.get("reason")
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(
+                f"Expected a non-empty reason=... on the {mark.name} mark. "
+                f"Received: reason={reason!r}"
+            )
+        if mark.name == "tensorflow_only":
+            if backend != "tensorflow":
+                return f"{backend} backend: {reason}"
+            continue
+        if not mark.args or not all(isinstance(name, str) for name in mark.args):
+            raise ValueError(
+                "Expected backend names as positional arguments of not_on_backend. "
+                f"Received: backends={mark.args!r}"
+            )
+        if backend in mark.args:
+            return f"{backend} backend: {reason}"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    backend = keras.backend.backend()
+    for item in items:
+        reason = backend_skip_reason(item.iter_markers(), backend)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(params=CASES, ids=CASE_IDS)
 def case(request):
     return request.param

@@ -20,6 +20,15 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert (tmp_path / "rnn.png").stat().st_size > 0
 
 
+def test_speed_results_and_readme_block_per_backend():
+    results = rnn.ROOT / "benchmarks" / "results"
+    assert rnn.default_out("tensorflow") == results
+    assert rnn.default_out("torch") == results / "torch"
+    assert rnn.default_out("jax") == results / "jax"
+    assert rnn.readme_block("tensorflow") == "rnn"
+    assert rnn.readme_block("torch") == "rnn-torch"
+
+
 def test_task_results_replace_only_the_rows_they_ran():
     old = ["| a | x | 1 |", "| a | y | 2 |", "| b | x | 3 |"]
     new = ["| a | y | 9 |", "| a | z | 8 |", "| c | x | 7 |"]

@@ -83,6 +83,17 @@ def _check_stateful(case, policy, compute_dtype):
 
 
 @pytest.mark.parametrize("policy", POLICIES)
+def test_stateful_layer_stores_its_float32_states(case, policy):
+    """The states a stateful layer keeps are exactly the float32 states it returns."""
+    stateful = _layer(case, policy, stateful=True, return_state=True)
+    for seed in (2, 3):
+        _, *states = stateful(_inputs(seed))
+        assert [_dtype(s) for s in stateful.states] == ["float32"] * len(states)
+        for stored, returned in zip(stateful.states, states, strict=True):
+            np.testing.assert_array_equal(_numpy(stored), _numpy(returned))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
 def test_small_model_trains_with_finite_loss(case, policy):
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(policy)

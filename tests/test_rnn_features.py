@@ -10,7 +10,6 @@ machinery (loops, masks, states, dropout masks) rather than the equations.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_seqcells as ks
 
@@ -34,6 +33,20 @@ def _seeded():
     keras.utils.set_random_seed(1234)
 
 
+@keras.saving.register_keras_serializable(package="tests")
+class _SkipMaskedLoopOnJax(keras.layers.RNN):
+    """`keras.layers.RNN` that skips the test where Keras's JAX loop cannot run the cell."""
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if mask is not None and not self.unroll and not self.zero_output_for_mask:
+            pytest.skip(
+                "keras.layers.RNN's JAX loop repeats the first state as a masked step's "
+                "output, which is not the output of a cell with a head (the package's "
+                "layers carry the output themselves)"
+            )
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+
 @pytest.fixture(params=["layer", "rnn_cell"])
 def make_rnn(request, case):
     """Builds an RNN for the case: the package's layer or `keras.layers.RNN(cell)`."""
@@ -42,7 +55,10 @@ def make_rnn(request, case):
         if request.param == "layer":
             return case.layer(UNITS, **kwargs)
         cell_kwargs = {key: kwargs.pop(key) for key in CELL_KWARGS if key in kwargs}
-        return keras.layers.RNN(case.cell(UNITS, **cell_kwargs), **kwargs)
+        cell = case.cell(UNITS, **cell_kwargs)
+        if keras.backend.backend() == "jax" and not cell.output_is_first_state:
+            return _SkipMaskedLoopOnJax(cell, **kwargs)
+        return keras.layers.RNN(cell, **kwargs)
 
     return make
 
@@ -179,7 +195,12 @@ def test_return_sequences_and_return_state(case, make_rnn):
 
 # ------------------------------------------------------------- go_backwards
 @pytest.mark.parametrize("unroll", [False, True])
-def test_go_backwards_equals_forward_on_reversed_input(make_rnn, unroll):
+def test_go_backwards_equals_forward_on_reversed_input(make_rnn, unroll, request):
+    if unroll and keras.backend.backend() == "torch" and "rnn_cell" in request.node.callspec.id:
+        pytest.skip(
+            "keras.layers.RNN's unrolled torch loop fails on go_backwards with a mask "
+            "(it flips a tuple); the package's layers reverse the steps themselves"
+        )
     x = random_inputs()
     reversed_mask = keras.ops.convert_to_tensor(HOLES_MASK[:, ::-1].copy())
     mask = keras.ops.convert_to_tensor(HOLES_MASK)
@@ -435,7 +456,10 @@ def test_model_fit_and_predict(case, build_model):
 
 
 # ------------------------------------------------------- tf.function / XLA
+@pytest.mark.tensorflow_only(reason="tf.function traces TensorFlow tensors only")
 def test_tf_function_equals_eager(make_rnn):
+    import tensorflow as tf
+
     x = random_inputs()
     mask = keras.ops.convert_to_tensor(HOLES_MASK)
     layer = build(make_rnn(return_sequences=True, return_state=True), x)

@@ -185,6 +185,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return self.units
 
     @property
+    def output_is_first_state(self):
+        """Whether each step's output is the step's first state (`h_t`)."""
+        return True
+
+    @property
     def state_dtype(self):
         """Dtype of the recurrent state: float32 under mixed precision."""
         return self.variable_dtype

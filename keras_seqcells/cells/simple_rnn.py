@@ -120,6 +120,11 @@ class SimpleRNNCell(RecurrentCell):
     def output_size(self):
         return self.units if self.output_units is None else self.output_units
 
+    @property
+    def output_is_first_state(self):
+        # The head's output `y_t` is computed from the state `h_t`, not equal to it.
+        return self.output_units is None
+
     def build(self, input_shape):
         super().build(input_shape)
         self.output_kernel = self.output_bias = None
