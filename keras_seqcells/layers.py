@@ -10,8 +10,19 @@ from keras import ops
 # Keras exports it only through its private backend module.
 from keras.src import backend as keras_backend
 
+from keras_seqcells._checks import check_bool, check_choice, get_regularizer
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 from keras_seqcells.cells.base import RecurrentCell
+
+# The layer arguments of `keras.layers.RNN` that are flags.
+_BOOL_ARGUMENTS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
 
 # Config keys of the base Layer that belong to the RNN layer, not its cell.
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -152,12 +163,7 @@ def _from_cell(attribute):
 
 
 def _check_use_cudnn(use_cudnn):
-    if use_cudnn not in ("auto", True, False):
-        raise ValueError(
-            "Expected `use_cudnn` to be one of {'auto', True, False}. "
-            f"Received: use_cudnn={use_cudnn!r}"
-        )
-    return use_cudnn
+    return check_choice("use_cudnn", use_cudnn, ("auto", True, False))
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -176,6 +182,13 @@ class SeqCellRNN(keras.layers.RNN):
     """
 
     def __init__(self, cell, **kwargs):
+        for argument in _BOOL_ARGUMENTS:
+            if argument in kwargs:
+                kwargs[argument] = check_bool(argument, kwargs[argument])
+        if "activity_regularizer" in kwargs:
+            kwargs["activity_regularizer"] = get_regularizer(
+                "activity_regularizer", kwargs["activity_regularizer"]
+            )
         keras.layers.RNN.__init__(self, cell, **kwargs)
 
     units = _from_cell("units")

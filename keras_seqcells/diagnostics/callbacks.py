@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seqcells.cells.base import check_positive_int
+from keras_seqcells._checks import check_path, check_positive_int
 from keras_seqcells.diagnostics.plots import recurrent_layers
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
@@ -106,7 +106,7 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def __init__(self, log_dir, probe_inputs, probe_targets, every_n_epochs=1):
         super().__init__()
-        self.log_dir = str(log_dir)
+        self.log_dir = check_path("log_dir", log_dir)
         self.every_n_epochs = check_positive_int("every_n_epochs", every_n_epochs)
         self.probe_inputs = keras.tree.map_structure(np.asarray, probe_inputs)
         self.probe_targets = keras.tree.map_structure(np.asarray, probe_targets)
