@@ -265,7 +265,9 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
     the model's random generators (which weights files leave out) and the
     `EarlyStopping` callback's state (its best value and weights, and its
     patience count), so that a resumed run ends where an uninterrupted one
-    would. A run killed at any moment leaves the previous complete backup. A
+    would. Before the first epoch it writes a `state.json` of epoch 0 naming
+    no files, so that a run killed at any moment, even while writing its
+    first backup, leaves the previous complete backup (or that empty one). A
     backup whose files are missing, truncated or altered is refused with a
     `CheckpointError` that says which file and how to start afresh; it is
     never loaded. The backup folder is deleted when training ends.
@@ -333,6 +335,17 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
             )
         state = self.read_state()
         if state is None:
+            # A backup folder whose state.json says "nothing finished yet",
+            # before any weights are written: a run killed while writing its
+            # first backup then leaves this state, not weights without a
+            # state.json (which is refused as an older or foreign backup).
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomically(
+                {"format": self.FORMAT, "epoch": 0, "history": {}, "files": {}},
+                self.state_path,
+            )
+            return
+        if state["epoch"] == 0:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
