@@ -352,7 +352,12 @@ class SeqCellRNN(keras.layers.RNN):
         return x
 
     def _fast_loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
-        """The fast path: weights read once, then Keras's backend loop."""
+        """The fast path: weights read and cast once, then Keras's backend loop.
+
+        Each step computes its own input projection `x_t @ kernel + bias`
+        (not all steps' at once before the loop) and then the cell's
+        `_recurrent_step`.
+        """
         cell = self.cell
         kernel, bias = cell._loop_input_weights()
         recurrent_kernel = cell._loop_recurrent_kernel()

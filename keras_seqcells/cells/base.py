@@ -102,11 +102,16 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the keras_seqcells cells.
 
     Subclasses set `gate_names` (one fused column block per gate, in Keras's
-    order) and implement `_step(x, states, training)`, which returns the step's
-    output, the new states and a dict of the step's intermediate tensors in
-    the specification's names. Everything else (argument checks, weight
-    creation, dtype handling, dropout masks, named weights, configuration) is
-    shared.
+    order) and implement `_recurrent_step(projected, states, recurrent_mask,
+    recurrent_kernel)`: one step from the step's input projection
+    `x_t @ kernel + bias`, returning the step's output, the new states and a
+    dict of the step's intermediate tensors in the specification's names. The
+    cell's own `call` (through `_step`) and the layers' fast path both run
+    that method, so it is the one place a cell's equations live. A subclass
+    with more than one state overrides `state_size`; one whose bias
+    initialisation differs per gate overrides `_fused_bias_initializer`.
+    Everything else (argument checks, weight creation, dtype handling,
+    dropout masks, named weights, configuration) is shared.
 
     Under a mixed precision policy the matrix products run in the compute
     dtype (float16/bfloat16) while the gates, the states and the output head
@@ -320,7 +325,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return ops.cast(x, self.state_dtype)
 
     def _step(self, x, states, training):
-        """One step from the (dropped-out) input `x` in the compute dtype."""
+        """One step from the (dropped-out) input `x`: the input projection, then
+        `_recurrent_step`."""
         recurrent_mask = self._recurrent_mask(states[0], training)
         return self._recurrent_step(
             self._input_projection(x), states, recurrent_mask, self._loop_recurrent_kernel()
@@ -332,7 +338,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         Args:
             projected: `self._input_projection(x)` for the step, shape
                 `(batch, n_blocks * units)` in the compute dtype. The layers'
-                fast path computes it for all steps at once before the loop.
+                fast path computes it inside the loop, one step at a time,
+                with the kernel and bias read and cast once before the loop.
             states: the previous states, in the state dtype.
             recurrent_mask: the recurrent dropout mask on `h_{t-1}`, or None.
             recurrent_kernel: `self._loop_recurrent_kernel()`, read once
