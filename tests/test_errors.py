@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from keras_seqcells.tasks import TrainSettings
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
 
@@ -310,7 +311,19 @@ BAD_ARGUMENTS = {
     "use_cudnn": (ValueError, "to be one of {'auto', True, False}", 1),
     "log_dir": (TypeError, "to be a path (a str or os.PathLike)", 3),
     "every_n_epochs": (ValueError, "to be a positive integer", 0),
+    "cell": (ValueError, "to be one of ['gru', 'lstm', 'simple_rnn']", "rnn"),
+    "epochs": (ValueError, "to be a positive integer", 0),
+    "batch_size": (TypeError, "to be an integer", 8.0),
+    "patience": (ValueError, "to be a positive integer", -1),
+    "learning_rate": (TypeError, "to be a number", "0.01"),
+    "clipnorm": (ValueError, "to be positive", 0.0),
+    "clipvalue": (TypeError, "to be a number", True),
+    "output_dir": (ValueError, "to be a non-empty path", " "),
+    "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
 }
+
+# Where a class's argument has a bad value or message of its own.
+CLASS_BAD_ARGUMENTS = {TrainSettings: {"seed": (TypeError, "to be an integer", None)}}
 
 # Keyword arguments of `keras.layers.RNN` that the layers take through **kwargs.
 LAYER_KWARGS = {"zero_output_for_mask": _FLAG}
@@ -318,12 +331,13 @@ LAYER_KWARGS = {"zero_output_for_mask": _FLAG}
 _PROBE = np.zeros((2, 3, 1), dtype="float32")
 # The arguments a class needs besides the one under test.
 REQUIRED = {
-    ks.GradientNormLogger: {"log_dir": "logs", "probe_inputs": _PROBE, "probe_targets": _PROBE}
+    ks.GradientNormLogger: {"log_dir": "logs", "probe_inputs": _PROBE, "probe_targets": _PROBE},
+    TrainSettings: {},
 }
 # Arguments checked elsewhere: the probe batches (`tests/test_gradient_logger.py`).
 CHECKED_ELSEWHERE = {"probe_inputs", "probe_targets"}
 
-PUBLIC_CLASSES = [*CLASSES, ks.GradientNormLogger]
+PUBLIC_CLASSES = [*CLASSES, ks.GradientNormLogger, TrainSettings]
 
 
 def _constructor_arguments(cls):
@@ -343,6 +357,7 @@ def test_every_constructor_argument_has_a_bad_value_case(cls):
 def _cases(cls):
     names = [name for name in _constructor_arguments(cls) if name not in CHECKED_ELSEWHERE]
     cases = {name: BAD_ARGUMENTS[name] for name in names}
+    cases.update(CLASS_BAD_ARGUMENTS.get(cls, {}))
     if issubclass(cls, keras.layers.RNN):
         cases.update(LAYER_KWARGS)
     return cases
