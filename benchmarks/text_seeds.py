@@ -45,6 +45,13 @@ def block(accuracies, baselines, seeds, cells):
         lines.append(
             f"| {label} | " + " | ".join(f"{value:.3f}" for value in values) + f" | {mean:.3f} |"
         )
+    missing = [cell for cell in ("simple_rnn", "lstm", "gru") if cell not in cells]
+    if missing:
+        lines += [
+            "",
+            f"Not run here: {', '.join(f'`{cell}`' for cell in missing)} (the script's "
+            "default runs all three cells).",
+        ]
     return "\n".join(lines)
 
 
