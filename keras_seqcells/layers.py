@@ -11,8 +11,19 @@ from keras import ops
 from keras.src import backend as keras_backend
 from keras.src.utils import tracking
 
+from keras_seqcells._checks import check_bool, check_choice, get_regularizer
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 from keras_seqcells.cells.base import RecurrentCell
+
+# The layer arguments of `keras.layers.RNN` that are flags.
+_BOOL_ARGUMENTS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
 
 # Config keys of the base Layer that belong to the RNN layer, not its cell.
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -153,12 +164,7 @@ def _from_cell(attribute):
 
 
 def _check_use_cudnn(use_cudnn):
-    if use_cudnn not in ("auto", True, False):
-        raise ValueError(
-            "Expected `use_cudnn` to be one of {'auto', True, False}. "
-            f"Received: use_cudnn={use_cudnn!r}"
-        )
-    return use_cudnn
+    return check_choice("use_cudnn", use_cudnn, ("auto", True, False))
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -177,6 +183,13 @@ class SeqCellRNN(keras.layers.RNN):
     """
 
     def __init__(self, cell, **kwargs):
+        for argument in _BOOL_ARGUMENTS:
+            if argument in kwargs:
+                kwargs[argument] = check_bool(argument, kwargs[argument])
+        if "activity_regularizer" in kwargs:
+            kwargs["activity_regularizer"] = get_regularizer(
+                "activity_regularizer", kwargs["activity_regularizer"]
+            )
         keras.layers.RNN.__init__(self, cell, **kwargs)
 
     units = _from_cell("units")
@@ -344,7 +357,12 @@ class SeqCellRNN(keras.layers.RNN):
         return x
 
     def _fast_loop(self, sequences, initial_state, mask, input_mask, recurrent_mask):
-        """The fast path: weights read once, then Keras's backend loop."""
+        """The fast path: weights read and cast once, then Keras's backend loop.
+
+        Each step computes its own input projection `x_t @ kernel + bias`
+        (not all steps' at once before the loop) and then the cell's
+        `_recurrent_step`.
+        """
         cell = self.cell
         kernel, bias = cell._loop_input_weights()
         recurrent_kernel = cell._loop_recurrent_kernel()

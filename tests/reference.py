@@ -1,4 +1,8 @@
-"""Float64 NumPy reference of the equations in SPEC.md, independent of the package.
+"""Float64 NumPy reference of the cells' equations, independent of the package.
+
+The equations are those of the README's "The equations" section and of the
+cells' docstrings (`keras_seqcells/cells/*.py`); each step function below
+writes them out again.
 
 Weights are dicts in document orientation: `W_x<g>` has shape (units, input_dim),
 `W_h<g>` (units, units), `b_<g>` (units,); a missing `b_<g>` means no bias. Row

@@ -11,6 +11,7 @@ that are not errors (NaN and Inf values, all-masked rows).
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -33,6 +34,7 @@ from keras_seqcells.tasks import (
     get_task,
 )
 from keras_seqcells.tasks.forecasting import read_series_csv
+from tests import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
@@ -172,6 +174,38 @@ API_CASES = [
         "recurrent_activation",
         "recurrent_activation='nope'",
         "a Keras activation",
+    ),
+    ApiCase(
+        "flag_not_a_bool",
+        lambda _: ks.GRU(UNITS, reset_after="False"),
+        TypeError,
+        "reset_after",
+        "reset_after='False'",
+        "to be a boolean",
+    ),
+    ApiCase(
+        "unknown_initializer",
+        lambda _: ks.LSTMCell(UNITS, kernel_initializer="glorot_unicorn"),
+        ValueError,
+        "kernel_initializer",
+        "kernel_initializer='glorot_unicorn'",
+        "a Keras initializer",
+    ),
+    ApiCase(
+        "unknown_regularizer",
+        lambda _: ks.SimpleRNN(UNITS, activity_regularizer="l3"),
+        ValueError,
+        "activity_regularizer",
+        "activity_regularizer='l3'",
+        "a Keras regularizer",
+    ),
+    ApiCase(
+        "unknown_constraint",
+        lambda _: ks.GRUCell(UNITS, bias_constraint="positive"),
+        ValueError,
+        "bias_constraint",
+        "bias_constraint='positive'",
+        "a Keras constraint",
     ),
     ApiCase(
         "input_rank_2",
@@ -669,8 +703,18 @@ def _environment():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def test_the_table_covers_at_least_thirty_bad_inputs():
-    assert len(API_CASES) + len(CLI_CASES) >= 30
+def test_the_documented_count_is_the_tables():
+    """RELIABILITY.md states how many bad inputs this table checks; it must be exact."""
+    text = (ROOT / "RELIABILITY.md").read_text()
+    row = re.search(r"\| `tests/test_bad_inputs.py` \| (\d+) \((\d+) API, (\d+) CLI\) \|", text)
+    assert row, "the bad-input row of RELIABILITY.md's table is missing"
+    total, api, cli_count = (int(group) for group in row.groups())
+    assert (api, cli_count) == (len(API_CASES), len(CLI_CASES))
+    assert total == len(API_CASES) + len(CLI_CASES)
+    stated = re.search(r"Each of the (\d+) cases", text)
+    assert stated and int(stated.group(1)) == total
+    for cases in (API_CASES, CLI_CASES):
+        assert len({case.id for case in cases}) == len(cases), "a case counted twice"
 
 
 # ------------------------------------------------------ documented behaviour
@@ -684,24 +728,50 @@ def test_missing_values_are_filled_only_when_asked(tmp_path):
         read_series_csv(path)
 
 
+KINDS = {ks.SimpleRNN: "simple_rnn", ks.LSTM: "lstm", ks.GRU: "gru"}
+
+
 @pytest.mark.parametrize("cls", [ks.SimpleRNN, ks.LSTM, ks.GRU])
 def test_nan_and_inf_inputs_propagate_to_their_own_row_only(cls):
     """Non-finite inputs are not checked inside the graph (that would cost every
     step a reduction): a NaN makes its own row's output NaN, never a finite
     wrong value, and leaves the other rows exact. An Inf saturates the
-    activations (tanh(±inf) = ±1) as the equations say, or gives NaN where
-    they produce inf - inf."""
+    activations (tanh(±inf) = ±1, σ(±inf) = 1 or 0) as the equations say, or
+    gives NaN where they compute inf - inf."""
     layer = cls(UNITS, return_sequences=True)
-    inputs = np.random.default_rng(0).normal(size=(3, TIMESTEPS, FEATURES)).astype("float32")
+    inputs = np.random.default_rng(0).normal(size=(4, TIMESTEPS, FEATURES)).astype("float32")
     clean = keras.ops.convert_to_numpy(layer(inputs))
     bad = inputs.copy()
     bad[1, 2, 0] = np.nan
     bad[2, 2, 0] = np.inf
+    bad[3, 2, :2] = (np.inf, -np.inf)
     outputs = keras.ops.convert_to_numpy(layer(bad))
     assert np.isnan(outputs[1, 2:]).all()
     np.testing.assert_array_equal(outputs[1, :2], clean[1, :2])
     np.testing.assert_array_equal(outputs[0], clean[0])
-    np.testing.assert_array_equal(outputs[2, :2], clean[2, :2])
+    np.testing.assert_array_equal(outputs[2:, :2], clean[2:, :2])
+
+    # A single infinite feature saturates every unit at its step: finite
+    # outputs, the float64 equations' own.
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected, _, _ = reference.run(
+            KINDS[cls],
+            layer.cell.named_weights(),
+            bad.astype("float64"),
+            [np.zeros((4, UNITS))] * len(layer.cell._state_sizes()),
+        )
+    assert np.isfinite(outputs[2]).all()
+    np.testing.assert_allclose(outputs[2], expected[2], rtol=1e-5, atol=1e-5)
+    if cls is ks.SimpleRNN:
+        # h_t = tanh(±inf) = ±1 exactly, with the sign of the feature's weights.
+        np.testing.assert_array_equal(
+            outputs[2, 2], np.sign(layer.cell.named_weights()["W_xh"][:, 0])
+        )
+    # +inf and -inf in one step: NaN exactly where the equations compute
+    # inf - inf, and the equations' values elsewhere.
+    np.testing.assert_array_equal(np.isnan(outputs[3]), np.isnan(expected[3]))
+    assert np.isnan(outputs[3]).any()
+    np.testing.assert_allclose(outputs[3], expected[3], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", [ks.SimpleRNN, ks.LSTM, ks.GRU])

@@ -1,5 +1,6 @@
 """Bad inputs get a ValueError or TypeError naming the argument, the value and the expectation."""
 
+import inspect
 import re
 
 import keras
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from keras_seqcells.tasks import TrainSettings
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
 
@@ -272,3 +274,130 @@ def test_trace_rejects_other_layers_and_inputs_of_the_wrong_rank():
             + re.escape(f"Received: inputs.shape={shape}"),
         ):
             ks.trace(layer, _zeros(*shape))
+
+
+# --------------------------------------------- every constructor argument
+# A bad value for each constructor argument of the public classes, the error
+# it must raise and the start of the expected message. The coverage test
+# below fails for any argument that a class gains without a row here.
+_FLAG = (TypeError, "to be a boolean", "yes")
+BAD_ARGUMENTS = {
+    "units": (TypeError, "to be an integer", "4"),
+    "output_units": (ValueError, "to be a positive integer", 0),
+    "activation": (ValueError, "to be a Keras activation", "swishy"),
+    "recurrent_activation": (ValueError, "to be a Keras activation", 3),
+    "use_bias": _FLAG,
+    "unit_forget_bias": (TypeError, "to be a boolean", 1),
+    "reset_after": (TypeError, "to be a boolean", "False"),
+    "kernel_initializer": (ValueError, "to be a Keras initializer", "glorot_unicorn"),
+    "recurrent_initializer": (ValueError, "to be a Keras initializer", 0.5),
+    "bias_initializer": (ValueError, "to be a Keras initializer", {"class_name": "Nope"}),
+    "kernel_regularizer": (ValueError, "to be a Keras regularizer", "l3"),
+    "recurrent_regularizer": (ValueError, "to be a Keras regularizer", 0.01),
+    "bias_regularizer": (ValueError, "to be a Keras regularizer", ["l2"]),
+    "activity_regularizer": (ValueError, "to be a Keras regularizer", "sparse"),
+    "kernel_constraint": (ValueError, "to be a Keras constraint", "positive"),
+    "recurrent_constraint": (ValueError, "to be a Keras constraint", 1.0),
+    "bias_constraint": (ValueError, "to be a Keras constraint", "max_norm(3)"),
+    "dropout": (ValueError, "to be a float in [0, 1)", 1.0),
+    "recurrent_dropout": (TypeError, "to be a float in [0, 1)", "0.1"),
+    "seed": (TypeError, "to be an integer or None", 1.5),
+    "chrono_init": (ValueError, "to be None or a number T_max > 2", 2),
+    "return_sequences": _FLAG,
+    "return_state": (TypeError, "to be a boolean", None),
+    "go_backwards": (TypeError, "to be a boolean", 0),
+    "stateful": _FLAG,
+    "unroll": (TypeError, "to be a boolean", "no"),
+    "use_cudnn": (ValueError, "to be one of {'auto', True, False}", 1),
+    "log_dir": (TypeError, "to be a path (a str or os.PathLike)", 3),
+    "every_n_epochs": (ValueError, "to be a positive integer", 0),
+    "cell": (ValueError, "to be one of ['gru', 'lstm', 'simple_rnn']", "rnn"),
+    "epochs": (ValueError, "to be a positive integer", 0),
+    "batch_size": (TypeError, "to be an integer", 8.0),
+    "patience": (ValueError, "to be a positive integer", -1),
+    "learning_rate": (TypeError, "to be a number", "0.01"),
+    "clipnorm": (ValueError, "to be positive", 0.0),
+    "clipvalue": (TypeError, "to be a number", True),
+    "output_dir": (ValueError, "to be a non-empty path", " "),
+    "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
+}
+
+# Where a class's argument has a bad value or message of its own.
+CLASS_BAD_ARGUMENTS = {TrainSettings: {"seed": (TypeError, "to be an integer", None)}}
+
+# Keyword arguments of `keras.layers.RNN` that the layers take through **kwargs.
+LAYER_KWARGS = {"zero_output_for_mask": _FLAG}
+
+_PROBE = np.zeros((2, 3, 1), dtype="float32")
+# The arguments a class needs besides the one under test.
+REQUIRED = {
+    ks.GradientNormLogger: {"log_dir": "logs", "probe_inputs": _PROBE, "probe_targets": _PROBE},
+    TrainSettings: {},
+}
+# Arguments checked elsewhere: the probe batches (`tests/test_gradient_logger.py`).
+CHECKED_ELSEWHERE = {"probe_inputs", "probe_targets"}
+
+PUBLIC_CLASSES = [*CLASSES, ks.GradientNormLogger, TrainSettings]
+
+
+def _constructor_arguments(cls):
+    return [
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+
+
+@pytest.mark.parametrize("cls", PUBLIC_CLASSES, ids=[cls.__name__ for cls in PUBLIC_CLASSES])
+def test_every_constructor_argument_has_a_bad_value_case(cls):
+    unchecked = set(_constructor_arguments(cls)) - set(BAD_ARGUMENTS) - CHECKED_ELSEWHERE
+    assert not unchecked, f"{cls.__name__} arguments without a bad-value case: {unchecked}"
+
+
+def _cases(cls):
+    names = [name for name in _constructor_arguments(cls) if name not in CHECKED_ELSEWHERE]
+    cases = {name: BAD_ARGUMENTS[name] for name in names}
+    cases.update(CLASS_BAD_ARGUMENTS.get(cls, {}))
+    if issubclass(cls, keras.layers.RNN):
+        cases.update(LAYER_KWARGS)
+    return cases
+
+
+@pytest.mark.parametrize("cls", PUBLIC_CLASSES, ids=[cls.__name__ for cls in PUBLIC_CLASSES])
+def test_every_constructor_argument_is_validated(cls):
+    for name, (error, expected, value) in _cases(cls).items():
+        arguments = {**REQUIRED.get(cls, {"units": UNITS}), name: value}
+        with pytest.raises(error) as raised:
+            cls(**arguments)
+        message = str(raised.value)
+        assert f"Expected `{name}` {expected}" in message, message
+        assert message.endswith(f"Received: {name}={value!r}"), message
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=CLASS_IDS)
+def test_what_keras_accepts_is_accepted(cls):
+    """None initializers, regularizers and constraints, objects, config dicts and
+    NumPy booleans, as `keras.layers.LSTM` takes them."""
+    accepted = {
+        "kernel_initializer": None,
+        "recurrent_initializer": keras.initializers.Constant(0.1),
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": "l2",
+        "recurrent_regularizer": None,
+        "bias_regularizer": keras.regularizers.L1(0.01),
+        "kernel_constraint": "non_neg",
+        "recurrent_constraint": None,
+        "bias_constraint": keras.constraints.MaxNorm(2.0),
+        "use_bias": np.bool_(True),
+    }
+    if issubclass(cls, keras.layers.RNN):
+        accepted.update(activity_regularizer=None, return_sequences=np.bool_(False))
+    layer = cls(UNITS, **accepted)
+    assert layer.use_bias is True
+    assert isinstance(layer.recurrent_initializer, keras.initializers.Constant)
+    assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
+    assert layer.recurrent_regularizer is None
+    if issubclass(cls, keras.layers.RNN):
+        output = layer(_zeros(BATCH, TIMESTEPS, FEATURES))
+        assert tuple(output.shape) == (BATCH, UNITS)
+        assert cls.from_config(layer.get_config()).get_config() == layer.get_config()

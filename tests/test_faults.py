@@ -1,6 +1,7 @@
 """Faults: a killed training run resumes exactly, a corrupt backup is refused,
 and saving a model is atomic even under SIGKILL."""
 
+import json
 import os
 import shutil
 import signal
@@ -50,33 +51,87 @@ def _weights(path):
     return keras.saving.load_model(path, safe_mode=True).get_weights()
 
 
-def test_training_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
-    """A run killed after 2 of 5 epochs and run again ends bit-for-bit where an
-    uninterrupted run with the same seed ends (dropout on, op determinism on)."""
-    marker = tmp_path / "epoch-2-done"
-    uninterrupted = _start(SCRIPT, tmp_path / "uninterrupted")
-    killed = _start(SCRIPT, tmp_path / "resumed", "--hang-after", 2, marker)
+def _epochs_run(log):
+    """The epochs (from 1) that a run of the script trained itself, from its log."""
+    return [int(line.split()[-1]) for line in log.splitlines() if line.startswith("running epoch")]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """(log, weights) of the script's run without interruption (5 epochs)."""
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    log = _finish(_start(SCRIPT, output_dir))
+    assert _epochs_run(log) == [1, 2, 3, 4, 5]
+    return log, _weights(output_dir / "model.keras")
+
+
+# How the first process dies, and the epochs its backup then holds.
+KILLS = {
+    # The test kills the process while it waits after the epoch-2 backup.
+    "after_the_epoch_2_backup": ("hang", 2, 2),
+    # The process kills itself with two datasets of the HDF5 weights written.
+    "inside_the_epoch_3_weights_write": ("weights", 3, 2),
+    "inside_the_epoch_1_weights_write": ("weights", 1, 0),
+    # The process kills itself with half of state.json's text written.
+    "inside_the_epoch_3_state_write": ("state", 3, 2),
+    "inside_the_epoch_1_state_write": ("state", 1, 0),
+}
+DEFAULT_KILLS = {"inside_the_epoch_3_weights_write", "inside_the_epoch_1_state_write"}
+
+
+def _kill(output_dir, where, epoch, marker):
+    if where != "hang":
+        process = _start(SCRIPT, output_dir, "--kill-in", where, epoch)
+        log, stderr = process.communicate(timeout=300)
+        assert process.returncode == -signal.SIGKILL, stderr[-3000:]
+        return log
+    process = _start(SCRIPT, output_dir, "--hang-after", epoch, marker)
     deadline = time.monotonic() + 300
     while not marker.exists():
-        assert killed.poll() is None, killed.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the run never finished 2 epochs"
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"the run never finished {epoch} epochs"
         time.sleep(0.2)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    backup = tmp_path / "resumed" / "backup"
-    assert ResumableTraining(backup).saved_epoch() == 2
-    assert not (tmp_path / "resumed" / "model.keras").exists()
+    process.send_signal(signal.SIGKILL)
+    log, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    return log
 
-    resumed_log = _finish(_start(SCRIPT, tmp_path / "resumed"))
-    uninterrupted_log = _finish(uninterrupted)
-    assert "epochs: 5" in resumed_log and "epochs: 5" in uninterrupted_log
+
+@pytest.mark.parametrize(
+    "kill",
+    [pytest.param(name, marks=() if name in DEFAULT_KILLS else pytest.mark.slow) for name in KILLS],
+)
+def test_training_killed_with_sigkill_resumes_from_its_backup(tmp_path, kill, uninterrupted_run):
+    """A run killed with SIGKILL (after a backup, or inside the write of the
+    weights or of state.json) and started again trains only the epochs its
+    last complete backup lacks, counted from what the second process itself
+    ran, and ends bit-for-bit where an uninterrupted run with the same seed
+    ends (dropout on, op determinism on)."""
+    where, epoch, saved = KILLS[kill]
+    output_dir = tmp_path / "run"
+    backup = output_dir / "backup"
+    killed_log = _kill(output_dir, where, epoch, tmp_path / "marker")
+    assert _epochs_run(killed_log) == list(range(1, epoch + 1))
+    assert ResumableTraining(backup).saved_epoch() == saved
+    assert not (output_dir / "model.keras").exists()
+    # The kill came part-way through a write: its temporary file is there,
+    # incomplete, and the committed backup does not name it.
+    if where == "weights":
+        assert list(backup.glob(f".epoch-{epoch}.weights-*.weights.h5"))
+    elif where == "state":
+        (partial,) = backup.glob(".state-*.json")
+        with pytest.raises(ValueError):
+            json.loads(partial.read_text())
+
+    resumed_log = _finish(_start(SCRIPT, output_dir))
+    assert _epochs_run(resumed_log) == list(range(saved + 1, 6))
+    expected_log, expected_weights = uninterrupted_run
+    assert "epochs: 5" in resumed_log
     # The resumed run's history holds all 5 epochs, equal to the uninterrupted one's.
-    assert resumed_log.splitlines()[-1] == uninterrupted_log.splitlines()[-1]
-    expected = _weights(tmp_path / "uninterrupted" / "model.keras")
-    actual = _weights(tmp_path / "resumed" / "model.keras")
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected, strict=True):
+    assert resumed_log.splitlines()[-1] == expected_log.splitlines()[-1]
+    actual = _weights(output_dir / "model.keras")
+    assert len(actual) == len(expected_weights)
+    for a, e in zip(actual, expected_weights, strict=True):
         np.testing.assert_array_equal(a, e)
     assert not backup.exists()  # deleted once training ended
 

@@ -151,3 +151,64 @@ def test_sequential_without_input_and_without_bias(tmp_path):
     model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[logger])
     assert sorted(logger.history[0]["gates"]["gru"]["z"]) == ["kernel", "recurrent_kernel"]
     assert logger.history[0]["steps"]["gru"].shape == (STEPS,)
+
+
+def _event_tags(folder):
+    tags = set()
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {value.tag for value in event.summary.value}
+    return tags
+
+
+class _StopGradient(keras.layers.Layer):
+    def call(self, inputs):
+        return keras.ops.stop_gradient(inputs)
+
+
+def test_a_gate_without_gradient_is_missing_not_zero(tmp_path):
+    """A layer behind a stop_gradient gets no gradient: None in `history` and no
+    scalar in TensorBoard, while the layer after it has real norms."""
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [
+            keras.Input((STEPS, FEATURES)),
+            ks.LSTM(3, return_sequences=True, name="cut_off"),
+            _StopGradient(),
+            ks.GRU(3, name="gru"),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data()
+    logger = ks.GradientNormLogger(str(tmp_path), x, y)
+    model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[logger])
+
+    values = logger.history[0]
+    assert values["gates"]["cut_off"] == {
+        gate: {"kernel": None, "recurrent_kernel": None, "bias": None}
+        for gate in ("i", "f", "c", "o")
+    }
+    assert values["steps"]["cut_off"] is None
+    gru = values["gates"]["gru"]
+    assert all(norm > 0 for per_weight in gru.values() for norm in per_weight.values())
+    assert np.all(values["steps"]["gru"] > 0)
+    tags = _event_tags(tmp_path)
+    assert {"gradients/gru/z/kernel", "gradients/gru/step_0"} <= tags
+    assert not any(tag.startswith("gradients/cut_off/") for tag in tags), sorted(tags)
+
+
+def test_a_zero_gradient_is_reported_as_zero(tmp_path):
+    """With one step, C_0 = 0 makes the forget gate's gradient exactly zero; it
+    exists, so it is 0.0 (and written), not missing."""
+    model = keras.Sequential(
+        [keras.Input((1, FEATURES)), ks.LSTM(3, name="lstm"), keras.layers.Dense(2)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data()
+    logger = ks.GradientNormLogger(str(tmp_path), x[:, :1], y)
+    model.fit(x[:, :1], y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[logger])
+    gates = logger.history[0]["gates"]["lstm"]
+    assert gates["f"] == {"kernel": 0.0, "recurrent_kernel": 0.0, "bias": 0.0}
+    assert gates["i"]["kernel"] > 0
+    assert "gradients/lstm/f/kernel" in _event_tags(tmp_path)

@@ -15,7 +15,7 @@ CLASSES = {name: obj for name, obj in PUBLIC.items() if inspect.isclass(obj)}
 FUNCTIONS = {name: obj for name, obj in PUBLIC.items() if inspect.isfunction(obj)}
 CELLS = {name: obj for name, obj in CLASSES.items() if name.endswith("Cell")}
 
-# Symbols of each family's equations (see the specification).
+# Symbols of each family's equations (see the README's "The equations" section).
 EQUATION_SYMBOLS = {
     "SimpleRNN": ["h_t", "h_{t-1}", "x_t", "y_t", "W_hh", "W_xh", "b_h"],
     "LSTM": ["i_t", "f_t", "C~_t", "C_t", "o_t", "h_t", "h_{t-1}", "x_t"],

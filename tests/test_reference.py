@@ -1,4 +1,5 @@
-"""The cells, layers, `gates` and `trace` against the float64 NumPy reference of SPEC.md."""
+"""The cells, layers, `gates` and `trace` against the float64 NumPy reference of the
+equations (`tests/reference.py`; the README's "The equations" section)."""
 
 import zlib
 

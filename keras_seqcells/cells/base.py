@@ -22,43 +22,28 @@ from keras import ops
 # protocol, so that dropout behaves like the built-in cells on every backend.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_seqcells._checks import (
+    check_bool,
+    check_optional_int,
+    check_positive_int,
+    check_rate,
+    get_activation,
+    get_constraint,
+    get_initializer,
+    get_regularizer,
+)
+
+# Re-exported: the tasks import these checks from here.
+__all__ = ["RecurrentCell", "check_positive_int", "check_rate", "get_activation"]
+
 _MIXED_COMPUTE_DTYPES = ("float16", "bfloat16")
-
-
-def check_positive_int(name, value):
-    """Returns `value` if it is a positive integer, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"Expected `{name}` to be an integer. Received: {name}={value!r}")
-    if value <= 0:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value}")
-    return int(value)
-
-
-def check_rate(name, value):
-    """Returns `value` as a float if it lies in [0, 1), else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"Expected `{name}` to be a float in [0, 1). Received: {name}={value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Expected `{name}` to be a float in [0, 1). Received: {name}={value}")
-    return float(value)
-
-
-def get_activation(name, value):
-    """`keras.activations.get(value)`, with an error naming the argument if unknown."""
-    try:
-        return keras.activations.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"Expected `{name}` to be a Keras activation (a name such as 'tanh' or "
-            f"'sigmoid', or a callable). Received: {name}={value!r}"
-        ) from error
 
 
 def check_chrono_init(chrono_init, use_bias):
     """Returns `chrono_init` if it is None or a number above 2, else raises."""
     if chrono_init is None:
         return None
-    if isinstance(chrono_init, bool) or not isinstance(chrono_init, numbers.Real):
+    if isinstance(chrono_init, (bool, np.bool_)) or not isinstance(chrono_init, numbers.Real):
         raise TypeError(
             "Expected `chrono_init` to be None or a number T_max > 2. "
             f"Received: chrono_init={chrono_init!r}"
@@ -117,11 +102,16 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the keras_seqcells cells.
 
     Subclasses set `gate_names` (one fused column block per gate, in Keras's
-    order) and implement `_step(x, states, training)`, which returns the step's
-    output, the new states and a dict of the step's intermediate tensors in
-    the specification's names. Everything else (argument checks, weight
-    creation, dtype handling, dropout masks, named weights, configuration) is
-    shared.
+    order) and implement `_recurrent_step(projected, states, recurrent_mask,
+    recurrent_kernel)`: one step from the step's input projection
+    `x_t @ kernel + bias`, returning the step's output, the new states and a
+    dict of the step's intermediate tensors in the specification's names. The
+    cell's own `call` (through `_step`) and the layers' fast path both run
+    that method, so it is the one place a cell's equations live. A subclass
+    with more than one state overrides `state_size`; one whose bias
+    initialisation differs per gate overrides `_fused_bias_initializer`.
+    Everything else (argument checks, weight creation, dtype handling,
+    dropout masks, named weights, configuration) is shared.
 
     Under a mixed precision policy the matrix products run in the compute
     dtype (float16/bfloat16) while the gates, the states and the output head
@@ -158,21 +148,19 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         super().__init__(autocast=False, **kwargs)
         self.units = check_positive_int("units", units)
         self.activation = get_activation("activation", activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.recurrent_initializer = get_initializer("recurrent_initializer", recurrent_initializer)
+        self.bias_initializer = get_initializer("bias_initializer", bias_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
+        self.recurrent_regularizer = get_regularizer("recurrent_regularizer", recurrent_regularizer)
+        self.bias_regularizer = get_regularizer("bias_regularizer", bias_regularizer)
+        self.kernel_constraint = get_constraint("kernel_constraint", kernel_constraint)
+        self.recurrent_constraint = get_constraint("recurrent_constraint", recurrent_constraint)
+        self.bias_constraint = get_constraint("bias_constraint", bias_constraint)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"Expected `seed` to be an integer or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = check_optional_int("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
 
     # ------------------------------------------------------------------ sizes
@@ -342,7 +330,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return ops.cast(x, self.state_dtype)
 
     def _step(self, x, states, training):
-        """One step from the (dropped-out) input `x` in the compute dtype."""
+        """One step from the (dropped-out) input `x`: the input projection, then
+        `_recurrent_step`."""
         recurrent_mask = self._recurrent_mask(states[0], training)
         return self._recurrent_step(
             self._input_projection(x), states, recurrent_mask, self._loop_recurrent_kernel()
@@ -354,7 +343,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         Args:
             projected: `self._input_projection(x)` for the step, shape
                 `(batch, n_blocks * units)` in the compute dtype. The layers'
-                fast path computes it for all steps at once before the loop.
+                fast path computes it inside the loop, one step at a time,
+                with the kernel and bias read and cast once before the loop.
             states: the previous states, in the state dtype.
             recurrent_mask: the recurrent dropout mask on `h_{t-1}`, or None.
             recurrent_kernel: `self._loop_recurrent_kernel()`, read once

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_seqcells._checks import check_bool
 from keras_seqcells.cells.base import (
     RecurrentCell,
     check_chrono_init,
@@ -137,7 +138,7 @@ class GRUCell(RecurrentCell):
             **kwargs,
         )
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("reset_after", reset_after)
         self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
 
     def _fused_bias_initializer(self):

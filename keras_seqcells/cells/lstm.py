@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_seqcells._checks import check_bool
 from keras_seqcells.cells.base import (
     RecurrentCell,
     check_chrono_init,
@@ -139,7 +140,7 @@ class LSTMCell(RecurrentCell):
             **kwargs,
         )
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
 
     @property

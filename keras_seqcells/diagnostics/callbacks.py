@@ -4,15 +4,17 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seqcells.cells.base import check_positive_int
+from keras_seqcells._checks import check_path, check_positive_int
 from keras_seqcells.diagnostics.plots import recurrent_layers
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
 
 def _norm(gradient):
+    # No gradient at all (the weight is not on the loss's path) is not a zero
+    # gradient: it stays None so that it cannot be read as one.
     if gradient is None:
-        return 0.0
+        return None
     value = np.asarray(ops.convert_to_numpy(gradient), dtype="float64")
     return float(np.sqrt(np.sum(value**2)))
 
@@ -66,7 +68,16 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     The values of every logged epoch are kept in `history`, a dict
     mapping the epoch (from 0) to `{"loss": float, "gates": {label: {gate:
-    {weight: float}}}, "steps": {name: np.ndarray of shape (timesteps,)}}`.
+    {weight: float or None}}}, "steps": {name: np.ndarray of shape
+    (timesteps,) or None}}`.
+
+    A weight that receives no gradient at all, because it is not on the
+    loss's path (for example behind a `keras.ops.stop_gradient`), is
+    reported as missing, not as a zero norm: its entry is `None` in
+    `history` and no scalar is written for it to TensorBoard. A gradient that
+    exists and is zero (for example the forget gate's at the first step,
+    where `C_0 = 0`) is reported as `0.0`. The same holds for the per-step
+    input gradients of a layer whose input receives none.
 
     Args:
         log_dir: directory for the TensorBoard event files (for instance the
@@ -106,7 +117,7 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def __init__(self, log_dir, probe_inputs, probe_targets, every_n_epochs=1):
         super().__init__()
-        self.log_dir = str(log_dir)
+        self.log_dir = check_path("log_dir", log_dir)
         self.every_n_epochs = check_positive_int("every_n_epochs", every_n_epochs)
         self.probe_inputs = keras.tree.map_structure(np.asarray, probe_inputs)
         self.probe_targets = keras.tree.map_structure(np.asarray, probe_targets)
@@ -264,7 +275,8 @@ class GradientNormLogger(keras.callbacks.Callback):
                 layer_loss = self._loss(tail(layer_input, training=False))
             gradient = tape.gradient(layer_loss, layer_input)
             if gradient is None:
-                gradient = tf.zeros_like(layer_input)
+                steps[name] = None
+                continue
             value = np.asarray(ops.convert_to_numpy(gradient), dtype="float64")
             steps[name] = np.sqrt(np.sum(value**2, axis=(0, *range(2, value.ndim))))
         return {"loss": float(ops.convert_to_numpy(loss)), "gates": gates, "steps": steps}
@@ -277,8 +289,12 @@ class GradientNormLogger(keras.callbacks.Callback):
             for label, per_gate in values["gates"].items():
                 for gate, per_weight in per_gate.items():
                     for weight, norm in per_weight.items():
+                        if norm is None:
+                            continue
                         tf.summary.scalar(f"gradients/{label}/{gate}/{weight}", norm, step=epoch)
             for name, norms in values["steps"].items():
+                if norms is None:
+                    continue
                 for t, norm in enumerate(norms):
                     tf.summary.scalar(f"gradients/{name}/step_{t}", norm, step=epoch)
                 series = ", ".join(f"{norm:.6g}" for norm in norms)

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import pathlib
 import tempfile
@@ -20,6 +21,7 @@ import time
 import keras
 import numpy as np
 
+from keras_seqcells._checks import check_choice, check_optional_int, check_path, check_positive_int
 from keras_seqcells.layers import layer_for_cell
 from keras_seqcells.tasks.data import DataError
 
@@ -63,15 +65,20 @@ class TrainSettings:
     def __post_init__(self):
         layer_for_cell(self.cell)
         for name in ("units", "epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"Expected `{name}` to be a positive integer. Received: {name}={value!r}"
-                )
+            setattr(self, name, check_positive_int(name, getattr(self, name)))
         for name in ("learning_rate", "clipnorm", "clipvalue"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
+            if value is None and name != "learning_rate":
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"Expected `{name}` to be a number. Received: {name}={value!r}")
+            if not value > 0:
                 raise ValueError(f"Expected `{name}` to be positive. Received: {name}={value!r}")
+        if self.seed is None:
+            raise TypeError("Expected `seed` to be an integer. Received: seed=None")
+        check_optional_int("seed", self.seed)
+        self.verbose = check_choice("verbose", self.verbose, (0, 1, 2))
+        self.output_dir = check_path("output_dir", self.output_dir)
 
     def optimizer(self):
         return keras.optimizers.Adam(
@@ -265,7 +272,9 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
     the model's random generators (which weights files leave out) and the
     `EarlyStopping` callback's state (its best value and weights, and its
     patience count), so that a resumed run ends where an uninterrupted one
-    would. A run killed at any moment leaves the previous complete backup. A
+    would. Before the first epoch it writes a `state.json` of epoch 0 naming
+    no files, so that a run killed at any moment, even while writing its
+    first backup, leaves the previous complete backup (or that empty one). A
     backup whose files are missing, truncated or altered is refused with a
     `CheckpointError` that says which file and how to start afresh; it is
     never loaded. The backup folder is deleted when training ends.
@@ -333,6 +342,17 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
             )
         state = self.read_state()
         if state is None:
+            # A backup folder whose state.json says "nothing finished yet",
+            # before any weights are written: a run killed while writing its
+            # first backup then leaves this state, not weights without a
+            # state.json (which is refused as an older or foreign backup).
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomically(
+                {"format": self.FORMAT, "epoch": 0, "history": {}, "files": {}},
+                self.state_path,
+            )
+            return
+        if state["epoch"] == 0:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
