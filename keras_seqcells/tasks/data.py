@@ -31,15 +31,20 @@ def read_text(path, argument="path"):
         ) from error
 
 
-def split_indices(count, test_fraction, validation_fraction, seed):
-    """Seeded random split of `range(count)` into train, validation and test indices."""
+def split_indices(count, test_fraction, validation_fraction, seed, order=None):
+    """Seeded random split of `range(count)` into train, validation and test indices.
+
+    `order`, a permutation of `range(count)`, replaces the seeded shuffle (a
+    stratified order keeps each class's share in every split).
+    """
     for name, fraction in (
         ("test_fraction", test_fraction),
         ("validation_fraction", validation_fraction),
     ):
         if not 0.0 < fraction < 0.5:
             raise ValueError(f"Expected `{name}` in (0, 0.5). Received: {name}={fraction}")
-    order = np.random.default_rng(seed).permutation(count)
+    if order is None:
+        order = np.random.default_rng(seed).permutation(count)
     n_test = max(1, round(count * test_fraction))
     n_validation = max(1, round(count * validation_fraction))
     if count - n_test - n_validation < 1:

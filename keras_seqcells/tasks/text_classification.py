@@ -33,7 +33,13 @@ import tensorflow as tf
 
 from keras_seqcells.cells.base import check_positive_int, check_rate
 from keras_seqcells.tasks.base import Task, atomic_write, recurrent_layer
-from keras_seqcells.tasks.data import DataError, load_tfds, read_text, shipped_path
+from keras_seqcells.tasks.data import (
+    DataError,
+    load_tfds,
+    read_text,
+    shipped_path,
+    split_indices,
+)
 
 #: The class names of the polarity data (rt-polarity, `*.pos`/`*.neg`, imdb_reviews).
 LABELS = ("negative", "positive")
@@ -344,22 +350,8 @@ def stratified_split(labels, seed, test_fraction=0.1, validation_fraction=0.1):
     Returns:
         Train, validation and test indices (see `stratified_order`).
     """
-    for name, fraction in (
-        ("test_fraction", test_fraction),
-        ("validation_fraction", validation_fraction),
-    ):
-        if not 0.0 < fraction < 0.5:
-            raise ValueError(f"Expected `{name}` in (0, 0.5). Received: {name}={fraction}")
-    count = len(labels)
-    order = stratified_order(labels, seed)
-    n_test = max(1, round(count * test_fraction))
-    n_validation = max(1, round(count * validation_fraction))
-    if count - n_test - n_validation < 1:
-        raise DataError(f"Expected enough examples to split. Received: {count} example(s)")
-    return (
-        order[n_test + n_validation :],
-        order[n_test : n_test + n_validation],
-        order[:n_test],
+    return split_indices(
+        len(labels), test_fraction, validation_fraction, seed, order=stratified_order(labels, seed)
     )
 
 
