@@ -463,6 +463,17 @@ def write_json_atomically(obj, path):
         temporary.write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
+def save_figure(figure, path, dpi=100):
+    """Writes a matplotlib figure to `path` atomically and closes it, even when the write fails."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_write(path) as temporary:
+            figure.savefig(temporary, dpi=dpi)
+    finally:
+        plt.close(figure)
+
+
 def plot_learning_curve(history, path, title):
     """Plots each metric of a Keras history (training and validation) to a PNG."""
     import matplotlib
@@ -482,8 +493,4 @@ def plot_learning_curve(history, path, title):
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    try:
-        with atomic_write(path) as temporary:
-            figure.savefig(temporary, dpi=100)
-    finally:
-        plt.close(figure)
+    save_figure(figure, path)

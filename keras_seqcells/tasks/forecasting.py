@@ -61,7 +61,12 @@ import pandas as pd
 import tensorflow as tf
 
 from keras_seqcells.cells.base import check_rate
-from keras_seqcells.tasks.base import Task, atomic_write, recurrent_layer, write_json_atomically
+from keras_seqcells.tasks.base import (
+    Task,
+    recurrent_layer,
+    save_figure,
+    write_json_atomically,
+)
 from keras_seqcells.tasks.data import DataError, shipped_path
 
 #: Shipped series, by name: their CSV files.
@@ -1320,11 +1325,7 @@ def plot_forecast(model, data, path):
         axis.set_xlabel(f"row of {pathlib.Path(data.source).name}")
         axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
-    try:
-        with atomic_write(path) as temporary:
-            figure.savefig(temporary, dpi=90)
-    finally:
-        plt.close(figure)
+    save_figure(figure, path, dpi=90)
 
 
 def check_inputs(inputs):

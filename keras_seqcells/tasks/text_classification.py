@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells.cells.base import check_positive_int, check_rate
-from keras_seqcells.tasks.base import Task, atomic_write, recurrent_layer
+from keras_seqcells.tasks.base import Task, recurrent_layer, save_figure
 from keras_seqcells.tasks.data import (
     DataError,
     load_tfds,
@@ -818,11 +818,7 @@ def plot_confusion_matrix(matrix, classes, path):
         axis.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
     axis.set_title("confusion matrix (test split)")
     figure.tight_layout()
-    try:
-        with atomic_write(path) as temporary:
-            figure.savefig(temporary, dpi=100)
-    finally:
-        plt.close(figure)
+    save_figure(figure, path)
 
 
 def bag_of_words_predictions(data, epochs=10, seed=0):
