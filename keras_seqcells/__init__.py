@@ -12,10 +12,17 @@ from keras_seqcells.architectures import (
     one_to_many,
     one_to_one,
 )
-from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
+from keras_seqcells.cells import (
+    CellWeight,
+    GRUCell,
+    LSTMCell,
+    Recurrence,
+    RecurrentCell,
+    SimpleRNNCell,
+)
 from keras_seqcells.convert import from_keras, to_keras
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
-from keras_seqcells.layers import GRU, LSTM, SimpleRNN
+from keras_seqcells.layers import GRU, LSTM, RNN, SimpleRNN
 
 __version__ = "0.1.0"
 
@@ -96,9 +103,13 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
 __all__ = [
     "GRU",
     "LSTM",
+    "RNN",
+    "CellWeight",
     "GRUCell",
     "GradientNormLogger",
     "LSTMCell",
+    "Recurrence",
+    "RecurrentCell",
     "SimpleRNN",
     "SimpleRNNCell",
     "encoder_decoder",

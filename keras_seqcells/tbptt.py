@@ -24,6 +24,8 @@ Example:
 import keras
 import numpy as np
 
+from keras_seqcells.stepping import recurrent_layers
+
 
 def _check_chunk_length(chunk_length, timesteps):
     if isinstance(chunk_length, bool) or not isinstance(chunk_length, int) or chunk_length < 1:
@@ -86,34 +88,8 @@ def truncated_bptt_chunks(x, y=None, chunk_length=None):
     return chunks
 
 
-def recurrent_layers(model):
-    """Returns every `keras.layers.RNN` inside `model` (recursively).
-
-    Args:
-        model: A Keras layer or model.
-
-    Returns:
-        A list of the `keras.layers.RNN` layers of `model`, including `model`
-        itself if it is one.
-    """
-    found = []
-
-    def visit(layer):
-        if isinstance(layer, keras.layers.RNN):
-            found.append(layer)
-        elif isinstance(layer, keras.layers.Bidirectional):
-            visit(layer.forward_layer)
-            visit(layer.backward_layer)
-        else:
-            for inner in getattr(layer, "layers", ()):
-                visit(inner)
-
-    visit(model)
-    return found
-
-
 def _check_stateful_model(model, batch):
-    layers = recurrent_layers(model)
+    layers = [found.layer for found in recurrent_layers(model, any_cell=True)]
     not_stateful = [layer.name for layer in layers if not layer.stateful]
     if not layers or not_stateful:
         raise ValueError(
@@ -139,7 +115,9 @@ def reset_states(model):
     Returns:
         The list of the layers reset.
     """
-    layers = [layer for layer in recurrent_layers(model) if layer.stateful]
+    layers = [
+        found.layer for found in recurrent_layers(model, any_cell=True) if found.layer.stateful
+    ]
     for layer in layers:
         layer.reset_state()
     return layers

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from keras_seqcells import _keras_internals
 from keras_seqcells import layers as ks_layers
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 3, 5, 4, 6
@@ -67,8 +68,8 @@ def kernel_calls(monkeypatch):
             options["return_sequences"],
         )
 
-    monkeypatch.setattr(ks_layers.keras_backend, "lstm", lstm)
-    monkeypatch.setattr(ks_layers.keras_backend, "gru", gru)
+    monkeypatch.setattr(_keras_internals.keras_backend, "lstm", lstm)
+    monkeypatch.setattr(_keras_internals.keras_backend, "gru", gru)
     return calls
 
 

@@ -18,9 +18,9 @@ from keras_seqcells.diagnostics.long_range import (
 from keras_seqcells.diagnostics.plots import (
     plot_gates,
     plot_initialisations,
-    recurrent_layers,
     trace_model,
 )
+from keras_seqcells.stepping import recurrent_layers
 from keras_seqcells.tasks import TextClassification, TrainSettings
 from tests.cases import CASE_IDS, CASES
 

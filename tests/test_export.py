@@ -262,8 +262,8 @@ def test_plain_signatures_are_traced_portably(in_tmp, monkeypatch):
 
     @functools.wraps(original)
     def recording_call(self, *args, **kwargs):
-        seen.setdefault(ks.layers._PORTABLE_GRAPHS.get(), 0)
-        seen[ks.layers._PORTABLE_GRAPHS.get()] += 1
+        seen.setdefault(ks.layers.loops._PORTABLE_GRAPHS.get(), 0)
+        seen[ks.layers.loops._PORTABLE_GRAPHS.get()] += 1
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ks.layers.SeqCellRNN, "call", recording_call)

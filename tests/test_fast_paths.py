@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
-from keras_seqcells import layers as ks_layers
+from keras_seqcells.layers import loops as ks_loops
 from tests.cases import CASE_IDS, CASES, FLOAT64
 from tests.test_reference import BATCH, INPUT_DIM, UNITS, Problem
 
@@ -39,12 +39,12 @@ with_path = pytest.mark.parametrize("path", PATHS)
 
 @contextlib.contextmanager
 def switches(fast=True, xla=True):
-    saved = (ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0])
-    ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0] = fast, xla
+    saved = (ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0])
+    ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0] = fast, xla
     try:
         yield
     finally:
-        ks_layers._FAST_PATH[0], ks_layers._XLA_LOOP[0] = saved
+        ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0] = saved
 
 
 def call(layer, path, *args, **kwargs):

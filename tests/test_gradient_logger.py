@@ -73,9 +73,9 @@ def test_gate_and_step_norms_match_an_independent_computation(tmp_path, make):
     assert sorted(logger.history) == [0, 1]
     assert list((tmp_path / "logs").glob("events.out.tfevents.*"))
     values = logger.history[1]
-    labels = [label for label, _, _ in ks.diagnostics.plots.recurrent_layers(model)]
+    labels = [label for label, _, _ in ks.stepping.recurrent_layers(model)]
     assert sorted(values["gates"]) == sorted(labels)
-    for label, rnn, _ in ks.diagnostics.plots.recurrent_layers(model):
+    for label, rnn, _ in ks.stepping.recurrent_layers(model):
         expected = _independent_gate_norms(model, x, y, rnn)
         for gate, per_weight in expected.items():
             for weight, norm in per_weight.items():

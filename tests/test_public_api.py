@@ -13,7 +13,12 @@ import keras_seqcells as ks
 PUBLIC = {name: getattr(ks, name, None) for name in ks.__all__}
 CLASSES = {name: obj for name, obj in PUBLIC.items() if inspect.isclass(obj)}
 FUNCTIONS = {name: obj for name, obj in PUBLIC.items() if inspect.isfunction(obj)}
-CELLS = {name: obj for name, obj in CLASSES.items() if name.endswith("Cell")}
+# The concrete cells (the base class `RecurrentCell` has no equations of its own).
+CELLS = {
+    name: obj
+    for name, obj in CLASSES.items()
+    if name.endswith("Cell") and obj is not ks.RecurrentCell
+}
 
 # Symbols of each family's equations (see the README's "The equations" section).
 EQUATION_SYMBOLS = {

@@ -1,8 +1,15 @@
 """Recurrent cells computing the equations of the specification exactly."""
 
-from keras_seqcells.cells.base import RecurrentCell
+from keras_seqcells.cells.base import CellWeight, Recurrence, RecurrentCell
 from keras_seqcells.cells.gru import GRUCell
 from keras_seqcells.cells.lstm import LSTMCell
 from keras_seqcells.cells.simple_rnn import SimpleRNNCell
 
-__all__ = ["GRUCell", "LSTMCell", "RecurrentCell", "SimpleRNNCell"]
+__all__ = [
+    "CellWeight",
+    "GRUCell",
+    "LSTMCell",
+    "Recurrence",
+    "RecurrentCell",
+    "SimpleRNNCell",
+]

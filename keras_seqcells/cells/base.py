@@ -1,4 +1,4 @@
-"""Machinery shared by the SimpleRNN, LSTM and GRU cells.
+"""The public base of recurrent cells, and what every cell shares.
 
 Every cell stores its weights in Keras's fused layout: `kernel` of shape
 `(input_dim, n_blocks * units)`, `recurrent_kernel` of shape
@@ -16,12 +16,6 @@ import keras
 import numpy as np
 from keras import ops
 
-# `keras.layers.RNN` recognises cells that need one dropout mask per sequence
-# (rather than one per step) by this mixin: it prepares the masks before the
-# loop and clears them after it. Inheriting it is how a cell joins that
-# protocol, so that dropout behaves like the built-in cells on every backend.
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-
 from keras_seqcells._checks import (
     check_bool,
     check_optional_int,
@@ -32,9 +26,17 @@ from keras_seqcells._checks import (
     get_initializer,
     get_regularizer,
 )
+from keras_seqcells._keras_internals import DropoutRNNCell, variables_in_own_dtype
 
 # Re-exported: the tasks import these checks from here.
-__all__ = ["RecurrentCell", "check_positive_int", "check_rate", "get_activation"]
+__all__ = [
+    "CellWeight",
+    "Recurrence",
+    "RecurrentCell",
+    "check_positive_int",
+    "check_rate",
+    "get_activation",
+]
 
 _MIXED_COMPUTE_DTYPES = ("float16", "bfloat16")
 
@@ -73,6 +75,98 @@ def chrono_biases(t_max, seed):
 
 
 @dataclass(frozen=True)
+class CellWeight:
+    """A weight that a cell declares beyond `kernel`, `recurrent_kernel` and `bias`.
+
+    `RecurrentCell.build` creates it (as the attribute `name` of the cell) and
+    `named_weights()` exposes it, so a cell never builds weights by hand.
+
+    Example: the peephole vectors of an LSTM, one block of `units` per gate,
+    named `p_i`, `p_f` and `p_o` in `named_weights()`.
+
+    ```python
+    def extra_weights(self, input_dim):
+        return [CellWeight("peephole", (3 * self.units,), document_name="p",
+                           gates=("i", "f", "o"))]
+    ```
+
+    Args:
+        name: The variable's name, also the cell attribute holding it.
+        shape: The variable's shape (a tuple of ints).
+        initializer: Initializer (name, config or object). Default: `"zeros"`.
+        regularizer: Optional regularizer.
+        constraint: Optional constraint.
+        document_name: The name in `named_weights()`; default `name`. With
+            `gates`, the prefix of one name per gate block (`"<name>_<gate>"`).
+        transpose: Whether `named_weights()` shows the transpose (a kernel
+            acting on row vectors, shown in document orientation).
+        gates: Optional gate names: the last axis holds one block of `units`
+            per gate, each named on its own in `named_weights()`.
+    """
+
+    name: str
+    shape: tuple
+    initializer: object = "zeros"
+    regularizer: object = None
+    constraint: object = None
+    document_name: str | None = None
+    transpose: bool = False
+    gates: tuple | None = None
+
+
+class Recurrence:
+    """The recurrent products of one step: `h @ recurrent_kernel`, with recurrent dropout.
+
+    A cell's `step` receives one; the layers build it once per sequence (the
+    kernel read and cast once, the dropout mask sampled once), so a step only
+    multiplies.
+
+    Args:
+        cell: The cell.
+        kernel: The recurrent kernel in the compute dtype (None for a cell
+            without one).
+        mask: The sequence's recurrent dropout mask on `h_{t-1}`, or None.
+
+    Example:
+
+    >>> cell = keras_seqcells.GRUCell(4)
+    >>> cell.build((None, 3))
+    >>> recurrence = cell.recurrence()
+    >>> h = np.ones((2, 4), "float32")
+    >>> recurrence(h).shape, recurrence(h, gates=("r", "h")).shape
+    ((2, 12), (2, 8))
+    """
+
+    def __init__(self, cell, kernel, mask):
+        self.cell = cell
+        self.kernel = kernel
+        self.mask = mask
+
+    def dropped(self, h):
+        """`h` times the recurrent dropout mask (unchanged without dropout)."""
+        return h if self.mask is None else h * ops.cast(self.mask, h.dtype)
+
+    def __call__(self, h, gates=None, dropout=True):
+        """`dropped(h) @ recurrent_kernel[:, blocks of gates]` in the state dtype.
+
+        Args:
+            h: A `(batch, units)` tensor, usually `h_{t-1}`.
+            gates: Names of the gate blocks to multiply by, consecutive in
+                `recurrent_gate_names`; all blocks by default.
+            dropout: Whether to apply the recurrent dropout mask to `h`
+                (False when `h` already went through `dropped`).
+        """
+        cell = self.cell
+        kernel = self.kernel
+        if gates is not None:
+            kernel = kernel[:, cell._block_columns(gates, cell._recurrent_blocks())]
+        if dropout:
+            h = self.dropped(h)
+        product = ops.matmul(ops.cast(h, cell.compute_dtype), kernel)
+        return ops.cast(product, cell.state_dtype)
+
+
+@dataclass(frozen=True)
 class _NamedSlice:
     """Where a named (document-orientation) weight lives in a fused variable."""
 
@@ -99,28 +193,78 @@ def _slice_length(columns, size):
 
 
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
-    """Base class of the keras_seqcells cells.
+    """Base class of recurrent cells: a subclass is its equations and nothing else.
 
-    Subclasses set `gate_names` (one fused column block per gate, in Keras's
-    order) and implement `_recurrent_step(projected, states, recurrent_mask,
-    recurrent_kernel)`: one step from the step's input projection
-    `x_t @ kernel + bias`, returning the step's output, the new states and a
-    dict of the step's intermediate tensors in the specification's names. The
-    cell's own `call` (through `_step`) and the layers' fast path both run
-    that method, so it is the one place a cell's equations live. A subclass
-    with more than one state overrides `state_size`; one whose bias
-    initialisation differs per gate overrides `_fused_bias_initializer`.
-    Everything else (argument checks, weight creation, dtype handling,
-    dropout masks, named weights, configuration) is shared.
+    A subclass declares its weight layout and state and implements one step:
+
+    - `gate_names`: one column block of `units` per name in the fused input
+      `kernel` (shape `(input_dim, len(gate_names) * units)`) and `bias`;
+    - `recurrent_gate_names`: the blocks of `recurrent_kernel` (shape
+      `(units, len(recurrent_gate_names) * units)`); by default the same as
+      `gate_names`, `()` for a cell whose gates do not read `h_{t-1}`;
+    - `state_names`: the states, each of shape `(batch, units)`; the first is
+      `h`, which recurrent dropout applies to;
+    - `bias_in_projection`: whether the step receives `x_t @ kernel + bias`
+      (True) or `x_t @ kernel` and adds `self.bias` itself (False, e.g. for a
+      layer norm between the product and the bias);
+    - `extra_weights(input_dim)`: further weights as `CellWeight`s (layer
+      norm scales, peephole vectors, an output head), created by `build`;
+    - `step(projected, states, recurrence)`: one step (see its docstring).
+
+    From that alone the cell gets: the layers' fast loop (XLA-compiled on
+    TensorFlow where that wins) through `keras_seqcells.RNN(cell)`, input and
+    recurrent dropout with one mask per sequence, masking, mixed precision
+    with the states and gates in float32, `named_weights` and
+    `set_named_weights`, `gates` and `keras_seqcells.trace`,
+    `keras_seqcells.gradient_flow`, the SavedModel `step` signature and
+    step-by-step generation, argument checks and a `get_config` that
+    round-trips. It also works inside `keras.layers.RNN`'s generic loop.
 
     Under a mixed precision policy the matrix products run in the compute
-    dtype (float16/bfloat16) while the gates, the states and the output head
-    are computed in float32, the dtype of the variables. States are returned
-    in the dtype they arrived in, so the cell works inside the generic
-    `keras.layers.RNN` loop; the keras_seqcells layers feed float32 states.
+    dtype (float16/bfloat16) while the gates, the states and the output are
+    computed in float32, the dtype of the variables: `step` sees the
+    projections and states in float32. States are returned in the dtype they
+    arrived in, so the cell works inside the generic `keras.layers.RNN`
+    loop; the keras_seqcells layers feed float32 states.
+
+    Args:
+        units: Positive integer, dimensionality of each state.
+        activation: The cell's main activation (`tanh` by default).
+        use_bias: Boolean, whether the cell has `bias`.
+        kernel_initializer, recurrent_initializer, bias_initializer: the
+            initializers of `kernel`, `recurrent_kernel` and `bias`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: their
+            regularizers.
+        kernel_constraint, recurrent_constraint, bias_constraint: their
+            constraints.
+        dropout: Float in [0, 1), fraction of the input units to drop.
+        recurrent_dropout: Float in [0, 1), fraction of `h_{t-1}` to drop in
+            the recurrent products.
+        seed: Random seed for dropout.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Example: a minimal gated cell, `h_t = (1 - g) ⊙ h_{t-1} + g ⊙ tanh(...)`.
+
+    ```python
+    @keras.saving.register_keras_serializable()
+    class LeakyCell(keras_seqcells.RecurrentCell):
+        gate_names = ("g", "h")
+
+        def step(self, projected, states, recurrence):
+            (h_prev,) = states
+            z_g, z_h = ops.split(projected + recurrence(h_prev), 2, axis=-1)
+            g = ops.sigmoid(z_g)
+            h = (1 - g) * h_prev + g * self.activation(z_h)
+            return h, [h], {"g": g, "h": h}
+
+    layer = keras_seqcells.RNN(LeakyCell(16), return_sequences=True)
+    ```
     """
 
     gate_names = ()
+    recurrent_gate_names = None
+    state_names = ("h",)
+    bias_in_projection = True
 
     def __init__(
         self,
@@ -166,7 +310,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     # ------------------------------------------------------------------ sizes
     @property
     def state_size(self):
-        return self.units
+        if len(self.state_names) == 1:
+            return self.units
+        return [self.units] * len(self.state_names)
 
     @property
     def output_size(self):
@@ -191,13 +337,55 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             ops.zeros((batch_size, size), dtype=self.state_dtype) for size in self._state_sizes()
         ]
 
+    def output_from_states(self, states):
+        """The step's output computed from its new states (`h_t` by default).
+
+        The stepping core calls it after a state hook (see
+        `keras_seqcells.gradient_flow`) changed the new states, so the output
+        reads the changed states. A cell whose output is not its first state
+        (`SimpleRNNCell` with a head) overrides it.
+        """
+        return states[0]
+
     # ------------------------------------------------------------------ build
+    def _recurrent_blocks(self):
+        if self.recurrent_gate_names is None:
+            return tuple(self.gate_names)
+        return tuple(self.recurrent_gate_names)
+
+    def _block_columns(self, gates, blocks):
+        """The columns of consecutive gate blocks `gates` among `blocks`."""
+        gates = (gates,) if isinstance(gates, str) else tuple(gates)
+        first = blocks.index(gates[0])
+        if blocks[first : first + len(gates)] != gates:
+            raise ValueError(
+                f"Expected consecutive gate blocks among {blocks}. Received: gates={gates}"
+            )
+        return slice(first * self.units, (first + len(gates)) * self.units)
+
+    def extra_weights(self, input_dim):
+        """The cell's weights beyond `kernel`, `recurrent_kernel` and `bias`.
+
+        Args:
+            input_dim: The size of the step input.
+
+        Returns:
+            A list of `CellWeight`s; `build` creates each one as an attribute
+            of the cell. None by default.
+        """
+        return []
+
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 2 or input_shape[-1] is None:
             raise ValueError(
                 f"Expected {type(self).__name__} input of shape (batch, input_dim) with a "
                 f"known input_dim. Received: input_shape={input_shape}"
+            )
+        if not self.gate_names:
+            raise TypeError(
+                f"Expected {type(self).__name__} to declare its gate blocks in `gate_names`. "
+                f"Received: gate_names={self.gate_names!r}"
             )
         blocks = len(self.gate_names) * self.units
         self.kernel = self.add_weight(
@@ -207,13 +395,16 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, blocks),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
+        self.recurrent_kernel = None
+        if self._recurrent_blocks():
+            self.recurrent_kernel = self.add_weight(
+                shape=(self.units, len(self._recurrent_blocks()) * self.units),
+                name="recurrent_kernel",
+                initializer=self.recurrent_initializer,
+                regularizer=self.recurrent_regularizer,
+                constraint=self.recurrent_constraint,
+            )
+        self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
                 shape=(blocks,),
@@ -222,8 +413,16 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
-        else:
-            self.bias = None
+        self._extra_weights = list(self.extra_weights(input_shape[-1]))
+        for spec in self._extra_weights:
+            variable = self.add_weight(
+                shape=tuple(spec.shape),
+                name=spec.name,
+                initializer=spec.initializer,
+                regularizer=spec.regularizer,
+                constraint=spec.constraint,
+            )
+            setattr(self, spec.name, variable)
 
     def _fused_bias_initializer(self):
         return self.bias_initializer
@@ -241,14 +440,39 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             states: the previous states, as for `call`.
 
         Returns:
-            A dict mapping the specification's names (e.g. `"i"`, `"f"`,
-            `"c_tilde"`) to tensors of shape `(batch, units)` in the state
-            dtype. Dropout is not applied.
+            A dict mapping the names the cell's `step` gives its intermediate
+            values (e.g. `"i"`, `"f"`, `"c_tilde"`) to tensors of shape
+            `(batch, units)` in the state dtype. Dropout is not applied.
         """
         if not self.built:
             self.build(tuple(ops.shape(x_t)))
         _, _, gates = self._run_step(x_t, states, training=False)
         return gates
+
+    def step(self, projected, states, recurrence):
+        """One step of the cell's equations: what a subclass implements.
+
+        Args:
+            projected: The step's input projection, `x_t @ kernel + bias`
+                (without `+ bias` when `bias_in_projection` is False), shape
+                `(batch, len(gate_names) * units)`, gate blocks in the order
+                of `gate_names`, in the state dtype. Input dropout is already
+                applied to `x_t`.
+            states: The previous states, a list in the order of
+                `state_names`, in the state dtype.
+            recurrence: A `Recurrence`: `recurrence(h)` is
+                `h @ recurrent_kernel` with recurrent dropout on `h`,
+                `recurrence(h, gates=("h",))` multiplies by some blocks only.
+
+        Returns:
+            `(output, new_states, intermediates)`: the step's output (usually
+            `h_t`), the list of new states, and a dict of named intermediate
+            values (the gates and states as the equations name them), which
+            `gates` and `keras_seqcells.trace` report.
+        """
+        raise NotImplementedError(
+            f"Expected {type(self).__name__} to implement `step(projected, states, recurrence)`."
+        )
 
     def _run_step(self, inputs, states, training):
         x = ops.cast(ops.convert_to_tensor(inputs), self.compute_dtype)
@@ -262,7 +486,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         states = [ops.cast(s, self.state_dtype) for s in states]
         if training and self.dropout > 0:
             x = x * ops.cast(self.get_dropout_mask(x), x.dtype)
-        output, new_states, gates = self._step(x, states, training)
+        recurrence = self.recurrence(self._recurrent_mask(states[0], training))
+        with variables_in_own_dtype():
+            output, new_states, gates = self.step(
+                self.project(x, *self.input_weights()), states, recurrence
+            )
         new_states = [
             ops.cast(s, dtype) for s, dtype in zip(new_states, incoming_dtypes, strict=True)
         ]
@@ -288,83 +516,60 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def _recurrent_mask(self, h, training):
         """The sequence's recurrent dropout mask on `h_{t-1}`, or None."""
-        if training and self.recurrent_dropout > 0:
+        if training and self.recurrent_dropout > 0 and self.recurrent_kernel is not None:
             return self.get_recurrent_dropout_mask(h)
         return None
 
-    def _recurrent_input(self, h, recurrent_mask):
-        """The previous hidden state as it enters the recurrent products."""
-        if recurrent_mask is not None:
-            h = h * ops.cast(recurrent_mask, h.dtype)
-        return ops.cast(h, self.compute_dtype)
+    def input_weights(self):
+        """`(kernel, bias)` as the steps use them: cast to the compute dtype.
 
-    def _input_projection(self, x):
-        """`x @ kernel + bias` in the compute dtype, all gate blocks fused."""
-        return self._project_inputs(x, *self._loop_input_weights())
-
-    def _loop_input_weights(self):
-        """`(kernel, bias)` cast to the compute dtype (`bias` None without bias)."""
+        `bias` is None without a bias or when `bias_in_projection` is False.
+        The layers read them once per sequence.
+        """
         kernel = ops.cast(self.kernel, self.compute_dtype)
-        bias = ops.cast(self.bias, self.compute_dtype) if self.use_bias else None
+        bias = None
+        if self.use_bias and self.bias_in_projection:
+            bias = ops.cast(self.bias, self.compute_dtype)
         return kernel, bias
 
-    @staticmethod
-    def _project_inputs(x, kernel, bias):
-        """`x @ kernel + bias` with weights from `_loop_input_weights()`."""
+    def project(self, x, kernel, bias):
+        """`x @ kernel + bias` (weights from `input_weights()`) in the state dtype."""
         z = ops.matmul(x, kernel)
         if bias is not None:
             z = z + bias
-        return z
+        return ops.cast(z, self.state_dtype)
 
-    def _recurrent_projection(self, h, recurrent_kernel, columns=None):
-        """`h @ recurrent_kernel[:, columns]`; the kernel is in the compute dtype."""
-        if columns is not None:
-            recurrent_kernel = recurrent_kernel[:, columns]
-        return ops.matmul(h, recurrent_kernel)
-
-    def _loop_recurrent_kernel(self):
-        """The recurrent kernel as the steps use it: cast to the compute dtype."""
-        return ops.cast(self.recurrent_kernel, self.compute_dtype)
-
-    def _to_state(self, x):
-        return ops.cast(x, self.state_dtype)
-
-    def _step(self, x, states, training):
-        """One step from the (dropped-out) input `x`: the input projection, then
-        `_recurrent_step`."""
-        recurrent_mask = self._recurrent_mask(states[0], training)
-        return self._recurrent_step(
-            self._input_projection(x), states, recurrent_mask, self._loop_recurrent_kernel()
-        )
-
-    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
-        """One step from the input projection `x @ kernel + bias`.
-
-        Args:
-            projected: `self._input_projection(x)` for the step, shape
-                `(batch, n_blocks * units)` in the compute dtype. The layers'
-                fast path computes it inside the loop, one step at a time,
-                with the kernel and bias read and cast once before the loop.
-            states: the previous states, in the state dtype.
-            recurrent_mask: the recurrent dropout mask on `h_{t-1}`, or None.
-            recurrent_kernel: `self._loop_recurrent_kernel()`, read once
-                before the loop by the layers' fast path.
-
-        Returns:
-            `(output, new_states, gates)` as described in the class docstring.
-        """
-        raise NotImplementedError
+    def recurrence(self, recurrent_mask=None):
+        """The `Recurrence` of a sequence: the recurrent kernel cast once, and the mask."""
+        kernel = None
+        if self.recurrent_kernel is not None:
+            kernel = ops.cast(self.recurrent_kernel, self.compute_dtype)
+        return Recurrence(self, kernel, recurrent_mask)
 
     # --------------------------------------------------------- named weights
     def _named_slices(self):
-        """Maps each document name to where it lives in the fused variables."""
+        """Maps each document name to where it lives in the variables."""
         slices = {}
+        units = self.units
         for block, gate in enumerate(self.gate_names):
-            columns = slice(block * self.units, (block + 1) * self.units)
+            columns = slice(block * units, (block + 1) * units)
             slices[f"W_x{gate}"] = _NamedSlice(self.kernel, columns, transpose=True)
+        for block, gate in enumerate(self._recurrent_blocks()):
+            columns = slice(block * units, (block + 1) * units)
             slices[f"W_h{gate}"] = _NamedSlice(self.recurrent_kernel, columns, transpose=True)
-            if self.use_bias:
+        if self.use_bias:
+            for block, gate in enumerate(self.gate_names):
+                columns = slice(block * units, (block + 1) * units)
                 slices[f"b_{gate}"] = _NamedSlice(self.bias, columns, transpose=False)
+        for spec in getattr(self, "_extra_weights", ()):
+            variable = getattr(self, spec.name)
+            name = spec.document_name or spec.name
+            if spec.gates is None:
+                slices[name] = _NamedSlice(variable, slice(None), spec.transpose)
+                continue
+            for block, gate in enumerate(spec.gates):
+                columns = slice(block * units, (block + 1) * units)
+                slices[f"{name}_{gate}"] = _NamedSlice(variable, columns, spec.transpose)
         return slices
 
     def _require_built(self, method):

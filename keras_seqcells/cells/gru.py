@@ -153,35 +153,20 @@ class GRUCell(RecurrentCell):
 
         return chrono_update
 
-    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
+    def step(self, projected, states, recurrence):
         (h_prev,) = states
-        units = self.units
-        x_z, x_r, x_h = ops.split(self._to_state(projected), 3, axis=-1)
-        h_in = self._recurrent_input(h_prev, recurrent_mask)
+        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
         if self.reset_after:
-            h_z, h_r, h_h = ops.split(
-                self._to_state(self._recurrent_projection(h_in, recurrent_kernel)), 3, axis=-1
-            )
+            h_z, h_r, h_h = ops.split(recurrence(h_prev), 3, axis=-1)
         else:
-            h_z, h_r = ops.split(
-                self._to_state(
-                    self._recurrent_projection(h_in, recurrent_kernel, slice(0, 2 * units))
-                ),
-                2,
-                axis=-1,
-            )
+            h_z, h_r = ops.split(recurrence(h_prev, gates=("z", "r")), 2, axis=-1)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         if self.reset_after:
             h_tilde = self.activation(x_h + r * h_h)
         else:
-            reset_h = ops.cast(r * self._to_state(h_in), self.compute_dtype)
-            h_tilde = self.activation(
-                x_h
-                + self._to_state(
-                    self._recurrent_projection(reset_h, recurrent_kernel, slice(2 * units, None))
-                )
-            )
+            reset_h = r * recurrence.dropped(h_prev)
+            h_tilde = self.activation(x_h + recurrence(reset_h, gates=("h",), dropout=False))
         h = (1.0 - z) * h_prev + z * h_tilde
         return h, [h], {"z": z, "r": r, "h_tilde": h_tilde, "h": h}
 

@@ -96,6 +96,7 @@ class LSTMCell(RecurrentCell):
     """
 
     gate_names = ("i", "f", "c", "o")
+    state_names = ("h", "c")
 
     def __init__(
         self,
@@ -143,10 +144,6 @@ class LSTMCell(RecurrentCell):
         self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.chrono_init = check_chrono_init(chrono_init, self.use_bias)
 
-    @property
-    def state_size(self):
-        return [self.units, self.units]
-
     def _fused_bias_initializer(self):
         if self.chrono_init is not None:
             units, initializer = self.units, self.bias_initializer
@@ -174,11 +171,9 @@ class LSTMCell(RecurrentCell):
 
         return forget_bias_one
 
-    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
+    def step(self, projected, states, recurrence):
         h_prev, c_prev = states
-        h_in = self._recurrent_input(h_prev, recurrent_mask)
-        z = projected + self._recurrent_projection(h_in, recurrent_kernel)
-        z_i, z_f, z_c, z_o = ops.split(self._to_state(z), 4, axis=-1)
+        z_i, z_f, z_c, z_o = ops.split(projected + recurrence(h_prev), 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c_tilde = self.activation(z_c)

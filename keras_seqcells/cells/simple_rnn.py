@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_seqcells.cells.base import RecurrentCell, _NamedSlice, check_positive_int
+from keras_seqcells.cells.base import CellWeight, RecurrentCell, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_seqcells")
@@ -125,58 +125,54 @@ class SimpleRNNCell(RecurrentCell):
         # The head's output `y_t` is computed from the state `h_t`, not equal to it.
         return self.output_units is None
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.output_kernel = self.output_bias = None
+    def extra_weights(self, input_dim):
         if self.output_units is None:
-            return
-        self.output_kernel = self.add_weight(
-            shape=(self.units, self.output_units),
-            name="output_kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.output_bias = self.add_weight(
-                shape=(self.output_units,),
-                name="output_bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
+            return []
+        head = [
+            CellWeight(
+                "output_kernel",
+                (self.units, self.output_units),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+                document_name="W_hy",
+                transpose=True,
             )
+        ]
+        if self.use_bias:
+            head.append(
+                CellWeight(
+                    "output_bias",
+                    (self.output_units,),
+                    initializer=self.bias_initializer,
+                    regularizer=self.bias_regularizer,
+                    constraint=self.bias_constraint,
+                    document_name="b_y",
+                )
+            )
+        return head
 
-    def _recurrent_step(self, projected, states, recurrent_mask, recurrent_kernel):
+    def step(self, projected, states, recurrence):
         (h_prev,) = states
-        h_in = self._recurrent_input(h_prev, recurrent_mask)
-        z = projected + self._recurrent_projection(h_in, recurrent_kernel)
-        h = self.activation(self._to_state(z))
-        gates = {"h": h}
+        h = self.activation(projected + recurrence(h_prev))
         if self.output_units is None:
-            return h, [h], gates
-        y = self._output_head(h)
-        gates["y"] = y
-        return y, [h], gates
+            return h, [h], {"h": h}
+        y = self.output_from_states([h])
+        return y, [h], {"h": h, "y": y}
 
-    def _output_head(self, h):
-        """`y = softmax(W_hy h + b_y)` in the state dtype; requires `output_units`."""
+    def output_from_states(self, states):
+        """`h_t`, or with `output_units` the head's `y_t = softmax(W_hy h_t + b_y)`."""
+        h = states[0]
+        if self.output_units is None:
+            return h
         logits = ops.matmul(
             ops.cast(h, self.compute_dtype),
             ops.cast(self.output_kernel, self.compute_dtype),
         )
-        logits = self._to_state(logits)
+        logits = ops.cast(logits, self.state_dtype)
         if self.use_bias:
             logits = logits + ops.cast(self.output_bias, self.state_dtype)
         return ops.softmax(logits, axis=-1)
-
-    def _named_slices(self):
-        slices = super()._named_slices()
-        if self.output_units is not None:
-            every_column = slice(None)
-            slices["W_hy"] = _NamedSlice(self.output_kernel, every_column, transpose=True)
-            if self.use_bias:
-                slices["b_y"] = _NamedSlice(self.output_bias, every_column, transpose=False)
-        return slices
 
     def get_config(self):
         return {**super().get_config(), "output_units": self.output_units}

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_seqcells._checks import check_path, check_positive_int
-from keras_seqcells.diagnostics.plots import recurrent_layers
+from keras_seqcells.stepping import recurrent_layers
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 

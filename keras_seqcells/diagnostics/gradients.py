@@ -6,32 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seqcells.cells import LSTMCell, RecurrentCell, SimpleRNNCell
-
-
-def _is_seqcell_rnn(layer):
-    return isinstance(layer, keras.layers.RNN) and isinstance(
-        getattr(layer, "cell", None), RecurrentCell
-    )
-
-
-def _recurrent_layers(model):
-    """`(label, rnn)` for every keras_seqcells recurrent layer of a model or wrapper."""
-    from keras_seqcells.diagnostics.plots import recurrent_layers
-
-    if isinstance(model, keras.layers.Bidirectional):
-        return [
-            (f"{model.name}/{direction}", getattr(model, f"{direction}_layer"))
-            for direction in ("forward", "backward")
-            if _is_seqcell_rnn(getattr(model, f"{direction}_layer"))
-        ]
-    if isinstance(model, keras.Model):
-        return [(label, rnn) for label, rnn, _ in recurrent_layers(model)]
-    return []
-
-
-def _state_names(cell):
-    return ["h", "c"] if isinstance(cell, LSTMCell) else ["h"]
+from keras_seqcells.stepping import StateHook, is_recurrent, recurrent_layers, state_hooks
 
 
 def _per_example_norms(gradient):
@@ -40,26 +15,25 @@ def _per_example_norms(gradient):
     return np.sqrt(np.sum(gradient**2, axis=-1))
 
 
-class _Probe:
-    """Runs one recurrent layer step by step with a zero perturbation on every state.
+class _Probe(StateHook):
+    """Adds a zero perturbation `e_t` to each new state of one recurrent layer.
 
-    Installed as the layer's `inner_loop` (the loop of `keras.layers.RNN.call`,
-    which prepares the initial state and packs the outputs around it), so
-    the layer computes what it always computes, wherever it sits in a model.
+    The layer runs its own cell step by step (`run_steps`, inside
+    `state_hooks`), so it computes what it always computes, wherever it sits
+    in a model; the loss's gradient with respect to `e_t` is `dL/dh_t`.
     """
 
     def __init__(self, label, rnn, tape):
         self.label = label
         self.rnn = rnn
         self.tape = tape
-        self.sequences = None
+        self.inputs = None
         self.perturbations = None
 
-    def __call__(self, sequences, initial_state, mask, training=False):
+    def sequences(self, layer, sequences):
         import tensorflow as tf
 
-        rnn, cell = self.rnn, self.rnn.cell
-        if self.sequences is not None:
+        if self.inputs is not None:
             raise ValueError(
                 "Expected each recurrent layer to be called once in the model. "
                 f"Received: layer {self.label!r}, called twice"
@@ -73,79 +47,50 @@ class _Probe:
             )
         # A copy of the input of this layer alone: a Bidirectional layer feeds
         # one tensor to both directions.
-        self.sequences = tf.identity(sequences)
+        self.inputs = tf.identity(sequences)
         batch = ops.shape(sequences)[0]
         self.perturbations = [
-            tf.zeros((batch, timesteps, size), dtype=cell.state_dtype)
-            for size in cell._state_sizes()
+            tf.zeros((batch, timesteps, size), dtype=layer.cell.state_dtype)
+            for size in layer.cell._state_sizes()
         ]
-        self.tape.watch(self.sequences)
+        self.tape.watch(self.inputs)
         self.tape.watch(self.perturbations)
-        steps = list(range(timesteps))
-        if rnn.go_backwards:
-            steps.reverse()
-        states = list(initial_state)
-        outputs, output = [], None
-        for t in steps:
-            step_output, new_states = cell(self.sequences[:, t, :], states, training=training)
-            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
-            mask_t = None if mask is None else ops.expand_dims(ops.cast(mask[:, t], "bool"), -1)
-            if mask_t is not None:
-                new_states = [
-                    ops.where(mask_t, new, old) for new, old in zip(new_states, states, strict=True)
-                ]
-            states = [s + e[:, t, :] for s, e in zip(new_states, self.perturbations, strict=True)]
-            h = states[0]
-            if isinstance(cell, SimpleRNNCell) and cell.output_units is not None:
-                step_output = cell._output_head(h)
-            else:
-                step_output = h
-            step_output = ops.cast(step_output, cell.compute_dtype)
-            if mask_t is not None:
-                fallback = (
-                    ops.zeros_like(step_output)
-                    if rnn.zero_output_for_mask or output is None
-                    else output
-                )
-                step_output = ops.where(mask_t, step_output, fallback)
-            output = step_output
-            outputs.append(output)
-        return output, ops.stack(outputs, axis=1), states
+        return self.inputs
+
+    def states(self, layer, step, states):
+        # Perturbations are indexed by the input's time axis.
+        t = self.inputs.shape[1] - 1 - step if layer.go_backwards else step
+        return [s + e[:, t, :] for s, e in zip(states, self.perturbations, strict=True)]
 
     def norms(self, gradients):
-        """`{"h", "c" (LSTM), "x"}`: mean over the batch of the per-step norms, input order."""
-        cell = self.rnn.cell
+        """Per state name and `"x"`: mean over the batch of the per-step norms, input order."""
         x_gradient, *state_gradients = gradients
         result = {}
         for name, gradient, perturbation in zip(
-            _state_names(cell), state_gradients, self.perturbations, strict=True
+            self.rnn.cell.state_names, state_gradients, self.perturbations, strict=True
         ):
             if gradient is None:
                 gradient = ops.zeros_like(perturbation)
             result[name] = _per_example_norms(gradient).mean(axis=0)
         if x_gradient is None:
-            x_gradient = ops.zeros_like(self.sequences)
+            x_gradient = ops.zeros_like(self.inputs)
         result["x"] = _per_example_norms(x_gradient).mean(axis=0)
         return result
 
 
 @contextlib.contextmanager
 def _probed(layers, tape):
-    """Installs a `_Probe` as the `inner_loop` of each layer, and restores the layers."""
-    probes = []
-    saved_states = []
+    """Hooks a `_Probe` on each layer while the model runs; restores stateful states."""
+    probes = [_Probe(label, rnn, tape) for label, rnn, _ in layers]
+    saved_states = [
+        (rnn, [ops.convert_to_numpy(s) for s in rnn.states])
+        for _, rnn, _ in layers
+        if rnn.stateful and getattr(rnn, "states", None) is not None
+    ]
     try:
-        for label, rnn in layers:
-            probe = _Probe(label, rnn, tape)
-            object.__setattr__(rnn, "inner_loop", probe)
-            probes.append(probe)
-            if rnn.stateful and getattr(rnn, "states", None) is not None:
-                saved_states.append((rnn, [ops.convert_to_numpy(s) for s in rnn.states]))
-        yield probes
+        with state_hooks({probe.rnn: probe for probe in probes}):
+            yield probes
     finally:
-        for _, rnn in layers:
-            if "inner_loop" in vars(rnn):
-                object.__delattr__(rnn, "inner_loop")
         for rnn, values in saved_states:
             for variable, value in zip(rnn.states, values, strict=True):
                 variable.assign(value)
@@ -274,11 +219,9 @@ def gradient_flow(model, inputs, targets=None, loss="mse", initial_state=None):
     """
     import tensorflow as tf
 
-    single = _is_seqcell_rnn(model)
-    if single:
-        layers = [(model.name, model)]
-    else:
-        layers = _recurrent_layers(model)
+    single = is_recurrent(model)
+    layers = recurrent_layers(model)
+    if not single:
         if not layers:
             received = (
                 f"{type(model).__name__} {model.name!r} without one"
@@ -318,12 +261,12 @@ def gradient_flow(model, inputs, targets=None, loss="mse", initial_state=None):
         per_example = _per_example_loss(output, targets, loss_fn)
         total = ops.sum(per_example)
     for probe in probes:
-        if probe.sequences is None:
+        if probe.inputs is None:
             raise ValueError(
                 "Expected every recurrent layer to run its step loop (`inner_loop`) in the "
                 f"model's forward pass. Received: layer {probe.label!r}, whose loop did not run"
             )
-    sources = [[probe.sequences, *probe.perturbations] for probe in probes]
+    sources = [[probe.inputs, *probe.perturbations] for probe in probes]
     gradients = tape.gradient(total, sources)
     mean_loss = float(np.mean(ops.convert_to_numpy(per_example)))
 

@@ -4,50 +4,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seqcells.cells import RecurrentCell
+from keras_seqcells.diagnostics.long_range import BASELINE_MSE
 from keras_seqcells.diagnostics.trace import trace
+from keras_seqcells.stepping import find_layers, recurrent_layers
 
 # Value ranges of the gates, for a shared colour scale across plots.
 _UNIT_INTERVAL = ("i", "f", "o", "z", "r", "y")
 _SIGNED_UNIT = ("c_tilde", "h_tilde", "h")
 
 
-def _is_seqcell_rnn(layer):
-    return isinstance(layer, keras.layers.RNN) and isinstance(
-        getattr(layer, "cell", None), RecurrentCell
-    )
-
-
-def recurrent_layers(model):
-    """Lists the keras_seqcells recurrent layers of a model, in the model's order.
-
-    Args:
-        model: a built `keras.Model` (functional or Sequential).
-
-    Returns:
-        A list of `(label, rnn, outer)` tuples: `rnn` is a `keras.layers.RNN`
-        on a keras_seqcells cell, `outer` the model's layer that holds it
-        (itself, or a `keras.layers.Bidirectional`, whose `forward_layer` and
-        `backward_layer` are listed as `"<name>/forward"` and
-        `"<name>/backward"`).
-    """
-    found = []
-    for layer in model.layers:
-        if _is_seqcell_rnn(layer):
-            found.append((layer.name, layer, layer))
-        elif isinstance(layer, keras.layers.Bidirectional):
-            for direction in ("forward", "backward"):
-                inner = getattr(layer, f"{direction}_layer")
-                if _is_seqcell_rnn(inner):
-                    found.append((f"{layer.name}/{direction}", inner, layer))
-    return found
-
-
 def _vectorizer(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.TextVectorization):
-            return layer
-    return None
+    found = find_layers(model, keras.layers.TextVectorization)
+    return found[0] if found else None
 
 
 def _prepare_inputs(model, inputs):
@@ -272,7 +240,6 @@ def plot_initialisations(runs, path, title="adding problem"):
         path: where to write the PNG.
         title: the figure's title.
     """
-    from keras_seqcells.diagnostics.long_range import BASELINE_MSE
 
     plt = _pyplot()
     figure, (flow_axis, loss_axis) = plt.subplots(1, 2, figsize=(12, 4.2))

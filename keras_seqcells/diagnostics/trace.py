@@ -1,10 +1,9 @@
 """Per-step gate values of a recurrent layer."""
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_seqcells.cells import RecurrentCell
+from keras_seqcells.stepping import is_recurrent, run_steps
 
 
 def trace(layer, inputs, initial_state=None):
@@ -19,9 +18,10 @@ def trace(layer, inputs, initial_state=None):
             zeros by default.
 
     Returns:
-        A dict mapping the cell's gate names (LSTM: `"i"`, `"f"`,
-        `"c_tilde"`, `"c"`, `"o"`, `"h"`; GRU: `"z"`, `"r"`, `"h_tilde"`,
-        `"h"`; SimpleRNN: `"h"`, and `"y"` with an output head) to NumPy
+        A dict mapping the names of the intermediate values the cell's
+        `step` reports (LSTM: `"i"`, `"f"`, `"c_tilde"`, `"c"`, `"o"`, `"h"`;
+        GRU: `"z"`, `"r"`, `"h_tilde"`, `"h"`; SimpleRNN: `"h"`, and `"y"`
+        with an output head; see each cell's docstring) to NumPy
         arrays of shape `(batch, timesteps, units)` (`output_units` for
         `"y"`), in the order the layer processes the steps (reversed when
         `go_backwards=True`, like the layer's own sequence output). Dropout is
@@ -34,8 +34,7 @@ def trace(layer, inputs, initial_state=None):
     >>> gates["f"].shape
     (2, 7, 4)
     """
-    cell = getattr(layer, "cell", None)
-    if not isinstance(layer, keras.layers.RNN) or not isinstance(cell, RecurrentCell):
+    if not is_recurrent(layer):
         raise TypeError(
             "Expected `layer` to be a keras.layers.RNN on a keras_seqcells cell. "
             f"Received: layer={layer!r}"
@@ -48,18 +47,13 @@ def trace(layer, inputs, initial_state=None):
         )
     if not layer.built:
         layer.build(inputs.shape)
+    cell = layer.cell
     if initial_state is None:
         states = cell.get_initial_state(ops.shape(inputs)[0])
     else:
-        states = (
-            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-        )
-    steps = range(inputs.shape[1])
-    if layer.go_backwards:
-        steps = reversed(steps)
-    per_gate = {}
-    for t in steps:
-        _, states, gates = cell._run_step(inputs[:, t, :], states, training=False)
-        for name, value in gates.items():
-            per_gate.setdefault(name, []).append(ops.convert_to_numpy(value))
-    return {name: np.stack(values, axis=1) for name, values in per_gate.items()}
+        states = cell._check_states(initial_state, argument="initial_state")
+    *_, intermediates = run_steps(layer, inputs, states)
+    return {
+        name: np.stack([ops.convert_to_numpy(value) for value in values], axis=1)
+        for name, values in intermediates.items()
+    }

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells.layers import portable_graphs
+from keras_seqcells.stepping import ModelStepper, StepError
 
 TEXT_CLASSIFICATION = "text-classification"
 TAGGING = "tagging"
@@ -44,25 +45,6 @@ _SPACE = r"\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f}\x{85}\p{Z}"
 # is `[\p{L}\p{N}]`, and `[^\w\s]` everything else but `_` and whitespace.
 _WORD = r"[\p{L}\p{N}]"
 _TOKEN_RE2 = rf"{_WORD}+(?:'{_WORD}+)*|--|[^\p{{L}}\p{{N}}_{_SPACE}]"
-
-# Layers that act on each time step alone (what `step` can run one step at a time).
-_PER_STEP_LAYERS = (
-    keras.layers.Embedding,
-    keras.layers.Dense,
-    keras.layers.EinsumDense,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout1D,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-    keras.layers.Activation,
-    keras.layers.Softmax,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.Rescaling,
-    keras.layers.TimeDistributed,
-    keras.layers.LayerNormalization,
-    keras.layers.BatchNormalization,
-)
 
 
 def _layer_named(model, cls_name):
@@ -393,148 +375,28 @@ def _generic(model, runner):
 
 
 # -------------------------------------------------------------------- step
-class StepError(ValueError):
-    """The model cannot be run one time step at a time."""
-
-
-def _inbound_layers(layer):
-    return [
-        tensor._keras_history.operation
-        for node in layer._inbound_nodes
-        for tensor in node.input_tensors
-    ]
-
-
-def _chain(model):
-    """The model's layers in order, if they form a chain (each one feeding the next)."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1 or isinstance(model.output, dict):
-        raise StepError(
-            "Expected a model with one input and one output for the `step` signature. "
-            f"Received: model={model.name!r}"
-        )
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    previous = model.inputs[0]._keras_history.operation
-    for layer in layers:
-        inbound = _inbound_layers(layer)
-        if len(layer._inbound_nodes) != 1 or inbound != [previous]:
-            raise StepError(
-                "Expected a chain of layers, each one feeding the next, for the `step` "
-                f"signature. Received: layer {layer.name!r} (inputs from "
-                f"{[other.name for other in inbound]})"
-            )
-        previous = layer
-    return layers
-
-
-def step_plan(model):
-    """The layers of a step-able model and its recurrent layers; `StepError` if none."""
-    from keras_seqcells.tasks.next_word import Vocabulary
-
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            raise StepError(
-                "Expected forward recurrent layers for the `step` signature; a bidirectional "
-                f"layer needs the whole sequence. Received: layer {layer.name!r}"
-            )
-    layers = _chain(model)
-    recurrent = [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
-    if not recurrent:
-        raise StepError(
-            "Expected a model with a recurrent layer for the `step` signature. Received: "
-            f"layers {[layer.name for layer in layers]}"
-        )
-    per_step = True  # whether the tensors still have a time axis
-    for layer in layers:
-        if isinstance(layer, keras.layers.RNN):
-            if not per_step:
-                raise StepError(
-                    f"Expected recurrent layers fed step by step. Received: layer {layer.name!r}"
-                )
-            if layer.go_backwards:
-                raise StepError(
-                    "Expected forward recurrent layers for the `step` signature. Received: "
-                    f"layer {layer.name!r} with go_backwards=True"
-                )
-            if layer.return_state:
-                raise StepError(
-                    "Expected recurrent layers without return_state for the `step` signature. "
-                    f"Received: layer {layer.name!r}"
-                )
-            per_step = layer.return_sequences
-            continue
-        if not per_step:
-            continue  # after the last state: the head sees one step's output
-        if not isinstance(layer, (*_PER_STEP_LAYERS, Vocabulary)):
-            raise StepError(
-                "Expected layers that act on each time step alone before and between the "
-                f"recurrent layers, for the `step` signature. Received: layer {layer.name!r} "
-                f"({type(layer).__name__})"
-            )
-        if isinstance(layer, keras.layers.Embedding) and layer.mask_zero:
-            raise StepError(
-                "Expected no masking (Embedding with mask_zero=True) for the `step` "
-                f"signature. Received: layer {layer.name!r}"
-            )
-    return layers, recurrent
-
-
-def state_names(recurrent):
-    """Names of the state inputs and outputs of `step`, per recurrent layer."""
-    names = []
-    for layer in recurrent:
-        sizes = layer.cell.state_size
-        count = len(sizes) if isinstance(sizes, (list, tuple)) else 1
-        suffixes = (
-            ["h", "c"] if count == 2 else ["h"] if count == 1 else list(map(str, range(count)))
-        )
-        prefix = "state" if len(recurrent) == 1 else f"{layer.name}_state"
-        names.append([f"{prefix}_{suffix}" for suffix in suffixes])
-    return names
-
-
-def _state_sizes(layer):
-    sizes = layer.cell.state_size
-    return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
-
-
 def _step_functions(model, step_input_spec, prepare, finish):
     """`step(input, *states)` and `initial_state(batch_size)` functions and specs."""
-    layers, recurrent = step_plan(model)
-    names = state_names(recurrent)
-    flat_names = [name for group in names for name in group]
-    sizes = [size for layer in recurrent for size in _state_sizes(layer)]
+    stepper = ModelStepper(model)
+    names, sizes = stepper.state_names, stepper.state_sizes
 
     def step(x, *states):
-        x = prepare(x)
-        states = list(states)
-        index = 0
-        per_step = True
-        for layer in layers:
-            if isinstance(layer, keras.layers.RNN):
-                count = len(_state_sizes(layer))
-                output, new = layer.cell(x, states[index : index + count], training=False)
-                new = list(new) if isinstance(new, (list, tuple)) else [new]
-                states[index : index + count] = [tf.cast(s, tf.float32) for s in new]
-                index += count
-                x = output
-                per_step = layer.return_sequences
-            elif per_step:
-                x = layer(x[:, None], training=False)[:, 0]
-            else:
-                x = layer(x, training=False)
-        outputs = finish(x)
-        outputs.update(dict(zip(flat_names, states, strict=True)))
+        output, new_states = stepper.step(prepare(x), [tf.cast(s, tf.float32) for s in states])
+        outputs = finish(output)
+        outputs.update(
+            {name: tf.cast(s, tf.float32) for name, s in zip(names, new_states, strict=True)}
+        )
         return outputs
 
     state_specs = [
         tf.TensorSpec([None, size], tf.float32, name=name)
-        for name, size in zip(flat_names, sizes, strict=True)
+        for name, size in zip(names, sizes, strict=True)
     ]
 
     def initial_state(batch_size):
         return {
             name: tf.zeros(tf.stack([batch_size, size]), tf.float32)
-            for name, size in zip(flat_names, sizes, strict=True)
+            for name, size in zip(names, sizes, strict=True)
         }
 
     return (
@@ -599,7 +461,7 @@ def build_signatures(model, task, xla=True, top=5):
                 )
     if task in (TEXT_CLASSIFICATION, TAGGING):
         try:
-            step_plan(model)
+            ModelStepper(model)
         except StepError as error:
             notes.append(f"no step signature: {error}")
         else:

@@ -58,6 +58,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_seqcells.cells.base import check_rate
+from keras_seqcells.stepping import ModelStepper, find_layers
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
 
@@ -178,6 +179,9 @@ class Vocabulary(keras.layers.Layer):
     [1, 0, 3]
     """
 
+    # Token ids pass through one by one: a model can run it step by step.
+    acts_per_step = True
+
     def __init__(self, vocabulary, **kwargs):
         super().__init__(**kwargs)
         vocabulary = list(vocabulary)
@@ -205,9 +209,9 @@ class Vocabulary(keras.layers.Layer):
 
 def vocabulary_layer(model):
     """The `Vocabulary` layer of a next-word model (ValueError if it has none)."""
-    for layer in model.layers:
-        if isinstance(layer, Vocabulary):
-            return layer
+    found = find_layers(model, Vocabulary)
+    if found:
+        return found[0]
     raise ValueError(
         "Expected `model` to be a next-word model with a `Vocabulary` layer. "
         f"Received: model={model.name!r} (layers: {[layer.name for layer in model.layers]})"
@@ -624,52 +628,21 @@ def bigram_cross_entropies(data, discount=0.75):
 
 # --------------------------------------------------------------- generation
 class _Stepper:
-    """Runs a next-word model one token at a time, carrying the recurrent states.
-
-    The model must be a chain of layers (a `Sequential` model or a functional
-    one without branches) whose recurrent layers return sequences and run
-    forwards.
-    """
+    """Runs a next-word model one token at a time, carrying the recurrent states."""
 
     def __init__(self, model):
         self.vocabulary = vocabulary_layer(model)
-        self.layers = []
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            if isinstance(layer, keras.layers.Bidirectional) or (
-                isinstance(layer, keras.layers.RNN)
-                and (layer.go_backwards or not layer.return_sequences)
-            ):
-                raise ValueError(
-                    "Expected `model` to have forward recurrent layers with "
-                    f"return_sequences=True. Received: layer {layer.name!r}"
-                )
-            self.layers.append(layer)
+        self.model_stepper = ModelStepper(model)
         self.reset()
 
     def reset(self):
-        self.states = [
-            layer.cell.get_initial_state(batch_size=1)
-            for layer in self.layers
-            if isinstance(layer, keras.layers.RNN)
-        ]
+        self.states = self.model_stepper.initial_state(batch_size=1)
 
     def step(self, token_id):
         """Feeds one token id; returns the next token's logits (float64 NumPy)."""
-        x = ops.convert_to_tensor([[token_id]], dtype="int32")
-        states = iter(range(len(self.states)))
-        for layer in self.layers:
-            if isinstance(layer, keras.layers.RNN):
-                i = next(states)
-                output, new_states = layer.cell(x[:, 0], self.states[i], training=False)
-                self.states[i] = (
-                    list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
-                )
-                x = output[:, None]
-            else:
-                x = layer(x, training=False)
-        return np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1)
+        x = ops.convert_to_tensor([token_id], dtype="int32")
+        logits, self.states = self.model_stepper.step(x, self.states)
+        return np.asarray(ops.convert_to_numpy(logits), dtype="float64").reshape(-1)
 
     def feed(self, ids):
         """Feeds token ids from fresh states; returns the logits after the last."""
