@@ -143,7 +143,7 @@ def _acts_per_step(layer):
     return isinstance(layer, _PER_STEP_LAYERS) or getattr(layer, "acts_per_step", False)
 
 
-def _step_plan(model):
+def _step_plan(model, require_recurrent):
     """The layers of a step-able model and its recurrent layers; `StepError` if none."""
     bidirectional = find_layers(model, keras.layers.Bidirectional)
     if bidirectional:
@@ -153,7 +153,7 @@ def _step_plan(model):
         )
     layers = _chain(model)
     recurrent = [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
-    if not recurrent:
+    if require_recurrent and not recurrent:
         raise StepError(
             "Expected a model with a recurrent layer to run step by step. Received: "
             f"layers {[layer.name for layer in layers]}"
@@ -219,6 +219,8 @@ class ModelStepper:
 
     Args:
         model: The model.
+        require_recurrent: Whether a model without a recurrent layer is
+            refused (True, the default).
 
     Raises:
         StepError: for a model that cannot run step by step, saying why.
@@ -231,9 +233,9 @@ class ModelStepper:
     ...     y_t, states = stepper.step(x_t[None], states)
     """
 
-    def __init__(self, model):
+    def __init__(self, model, require_recurrent=True):
         self.model = model
-        self.layers, self.recurrent = _step_plan(model)
+        self.layers, self.recurrent = _step_plan(model, require_recurrent)
 
     @property
     def state_names(self):

@@ -38,7 +38,8 @@ from keras_seqcells.serving.serve_check import (
     predict_request,
     run_isolated,
 )
-from keras_seqcells.serving.signatures import step_plan, tokenize
+from keras_seqcells.serving.signatures import tokenize
+from keras_seqcells.stepping import ModelStepper
 from keras_seqcells.tasks import get_task
 from keras_seqcells.tasks.next_word import tokenize as python_tokenize
 from tests.task_helpers import tiny_settings
@@ -203,7 +204,7 @@ def test_keras_lstm_model_exports_with_step_and_xla(in_tmp):
 def test_step_is_refused_where_it_cannot_run(layer, message, in_tmp):
     model = sequence_model("gru", layer=layer)
     with pytest.raises(StepError, match=message):
-        step_plan(model)
+        ModelStepper(model)
     path = export(model, "saved_models/refused", xla=False)
     assert "step" not in tf.saved_model.load(path).signatures
     assert any(message in note for note in read_examples(path)["notes"])

@@ -632,7 +632,8 @@ class _Stepper:
 
     def __init__(self, model):
         self.vocabulary = vocabulary_layer(model)
-        self.model_stepper = ModelStepper(model)
+        # A model without a recurrent layer (a bigram table) generates too.
+        self.model_stepper = ModelStepper(model, require_recurrent=False)
         self.reset()
 
     def reset(self):
