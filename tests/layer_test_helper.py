@@ -12,6 +12,8 @@ import textwrap
 import keras
 import numpy as np
 
+import keras_seqcells as ks
+
 BATCH, TIMESTEPS, FEATURES, UNITS = 3, 5, 2, 4
 
 
@@ -54,19 +56,25 @@ def check_build(case):
     cell = case.cell(UNITS)
     keras.layers.RNN(cell)(random_sequences())
     blocks = len(cell.gate_names) * UNITS
+    recurrent_gates = cell._recurrent_blocks()
     shapes = {w.path.split("/")[-1]: tuple(w.shape) for w in cell.weights}
     assert shapes["kernel"] == (FEATURES, blocks)
-    assert shapes["recurrent_kernel"] == (UNITS, blocks)
+    if recurrent_gates:
+        assert shapes["recurrent_kernel"] == (UNITS, len(recurrent_gates) * UNITS)
+    else:
+        assert "recurrent_kernel" not in shapes
     assert shapes["bias"] == (blocks,)
     assert all(str(w.dtype) == "float32" for w in cell.weights)
     state_sizes = cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
     assert all(size == UNITS for size in state_sizes)
+    assert len(state_sizes) == len(cell.state_names)
     assert cell.output_size == output_width(case)
     named = cell.named_weights()
     for gate in cell.gate_names:
         assert named[f"W_x{gate}"].shape == (UNITS, FEATURES)
-        assert named[f"W_h{gate}"].shape == (UNITS, UNITS)
         assert named[f"b_{gate}"].shape == (UNITS,)
+    for gate in recurrent_gates:
+        assert named[f"W_h{gate}"].shape == (UNITS, UNITS)
 
 
 def check_call(case):
@@ -119,6 +127,45 @@ def check_saved_model_export(case, directory):
     loaded = tf.saved_model.load(str(directory))  # keeps the variables alive
     served = loaded.serve(tf.constant(x))
     np.testing.assert_allclose(served.numpy(), expected, atol=1e-6)
+
+
+def check_trace_and_gradient_flow(case):
+    """`trace` reports every step's values; `gradient_flow` every state's gradient norms."""
+    layer = case.layer(UNITS)
+    x = random_sequences()
+    gates = ks.trace(layer, x)
+    assert "h" in gates
+    assert all(values.shape[:2] == (BATCH, TIMESTEPS) for values in gates.values())
+    assert np.all(np.isfinite(np.concatenate([v.reshape(-1) for v in gates.values()])))
+    flow = ks.gradient_flow(layer, x)
+    assert sorted(flow) == sorted([*layer.cell.state_names, "x", "loss"])
+    assert all(flow[name].shape == (TIMESTEPS,) for name in layer.cell.state_names)
+    assert flow["h"][-1] > 0
+
+
+def check_step_export(case, directory):
+    """The exported `step` signature, fed a sequence step by step, gives the whole sequence."""
+    import tensorflow as tf
+
+    model = keras.Sequential(
+        [
+            keras.Input((TIMESTEPS, FEATURES), name="features"),
+            case.layer(UNITS, return_sequences=True),
+            keras.layers.Dense(2, name="scores"),
+        ]
+    )
+    path = ks.export(model, directory, xla=False)
+    loaded = tf.saved_model.load(str(path))
+    x = random_sequences(seed=3)
+    whole = model.predict(x, verbose=0)
+    state = loaded.signatures["initial_state"](batch_size=tf.constant(BATCH))
+    outputs = []
+    for t in range(TIMESTEPS):
+        result = loaded.signatures["step"](features=x[:, t], **state)
+        state = {name: result[name] for name in state}
+        outputs.append(next(v for k, v in result.items() if k not in state).numpy())
+    np.testing.assert_allclose(np.stack(outputs, axis=1), whole, rtol=1e-5, atol=1e-6)
+    assert sorted(state) == sorted(f"state_{name}" for name in model.layers[0].cell.state_names)
 
 
 def save_models_for_fresh_process(cases, directory):

@@ -31,6 +31,16 @@ def test_saved_model_export(case, tmp_path):
     helper.check_saved_model_export(case, tmp_path / "export")
 
 
+@pytest.mark.tensorflow_only(reason="gradient_flow differentiates with tf.GradientTape")
+def test_trace_and_gradient_flow(case):
+    helper.check_trace_and_gradient_flow(case)
+
+
+@pytest.mark.tensorflow_only(reason="the serving export, with its step signature, is TensorFlow's")
+def test_step_export_equals_the_whole_sequence(case, tmp_path):
+    helper.check_step_export(case, tmp_path / "export")
+
+
 @pytest.fixture(scope="module")
 def fresh_process_round_trip(tmp_path_factory):
     directory = tmp_path_factory.mktemp("keras_files")

@@ -341,7 +341,8 @@ def _forecasting(model, runner):
 
 
 def _output_names(model):
-    if isinstance(model.output, dict):
+    # A Sequential model has no `output` until called; its output is never a dict.
+    if not isinstance(model, keras.Sequential) and isinstance(model.output, dict):
         return list(model.output)
     return [tensor._keras_history.operation.name for tensor in model.outputs]
 
