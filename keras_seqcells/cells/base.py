@@ -516,7 +516,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def _recurrent_mask(self, h, training):
         """The sequence's recurrent dropout mask on `h_{t-1}`, or None."""
-        if training and self.recurrent_dropout > 0 and self.recurrent_kernel is not None:
+        if training and self.recurrent_dropout > 0:
             return self.get_recurrent_dropout_mask(h)
         return None
 

@@ -338,7 +338,13 @@ class CellLayer(SeqCellRNN):
                 f"Expected {type(self).__name__} to set `cell_class`. "
                 f"Received: cell_class={self.cell_class!r}"
             )
-        parameters = inspect.signature(self.cell_class.__init__).parameters
+        # The cell's own arguments and those it passes on to its bases.
+        parameters = {
+            name
+            for base in self.cell_class.__mro__
+            if issubclass(base, RecurrentCell)
+            for name in inspect.signature(base.__init__).parameters
+        }
         cell_arguments = {
             name: kwargs.pop(name)
             for name in list(kwargs)
