@@ -244,3 +244,27 @@ def test_cell_layer_takes_cell_and_rnn_arguments_and_round_trips(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     with pytest.raises(TypeError, match="Expected CellLayer to set `cell_class`"):
         ks.layers.CellLayer(4)
+
+
+def test_benchmarked_user_cells_compute_our_gru():
+    """`benchmarks/cell_api.py` compares cells of one set of equations (so of the same FLOPs)."""
+    from benchmarks import cell_api
+
+    x = _sequences()
+    reference = ks.GRU(4, return_sequences=True)
+    reference(x)
+    _randomize(reference.cell, seed=2)
+    for cell in (cell_api.UserGRUCell(4), cell_api.PlainGRUCell(4)):
+        layer = keras.layers.RNN(cell, return_sequences=True)
+        layer(x)
+        layer.set_weights(reference.get_weights())
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(layer(x)),
+            ops.convert_to_numpy(reference(x)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    medians = {name: 0.01 * (i + 1) for i, name in enumerate(cell_api.LAYERS)}
+    table = cell_api.markdown(medians, "description")
+    assert f"| {cell_api.USER} | 30.0 | 1.00 |" in table
+    assert "| keras.layers.GRU | 10.0 | 3.00 |" in table
