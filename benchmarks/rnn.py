@@ -25,18 +25,36 @@ that both see the same load on a shared machine.
   which reports its peak resident set size (Linux `VmHWM`, else
   `resource.getrusage`) and its growth over building the model and the steps.
 
+With `--peers torch` it measures instead, on TensorFlow, ours and Keras's
+built-in layers against PyTorch's `torch.nn.RNN` (tanh) / `LSTM` / `GRU`:
+the training step (B=64, T=100, D=32, H=128, or the sizes `--h` names, with
+a dense head, MSE loss and Adam) and inference at B=1 and B=256. PyTorch runs
+in a process of its own (`benchmarks/torch_peer.py`) with
+`torch.set_num_threads` equal to the threads TensorFlow uses, and waits
+while this process measures: each round times ours, then Keras's layer, then
+PyTorch's, so the three see the same load; the table holds the medians of
+the rounds and the ratio ours / the faster peer. Each training step is also
+given as a share of this machine's matmul peak (the best of a few float32
+2048 x 2048 `tf.matmul`s, measured before and after the rounds):
+`training_step_flops` / (peak x step time), where the step's matrix-product
+FLOPs are 3 x (2 B T (D + H) k H + 2 B H) for k gate blocks (see
+`training_step_flops`).
+
 Usage:
 
     python -m benchmarks.rnn                   # everything (~10 min on 2 cores)
     python -m benchmarks.rnn --quick           # fewer sizes and repeats
     python -m benchmarks.rnn --update-readme   # also refresh the README's `rnn` block
+    python -m benchmarks.rnn --peers torch --quick [--h 128 512] [--update-readme]
     KERAS_BACKEND=jax python -m benchmarks.rnn --quick
     KERAS_BACKEND=torch python -m benchmarks.rnn --quick --update-readme
 
 It writes `rnn.md`, `rnn.csv` and `rnn.png` to `--out` (default
 `benchmarks/results/` on TensorFlow, `benchmarks/results/<backend>/` on the
 other backends). `--update-readme` refreshes the README's `rnn` block on
-TensorFlow and its `rnn-<backend>` block on another backend.
+TensorFlow and its `rnn-<backend>` block on another backend. With `--peers`
+it writes `rnn-peers.md` and `rnn-peers.csv` instead, and `--update-readme`
+refreshes the `rnn-peers` block.
 """
 
 import argparse
@@ -292,6 +310,239 @@ def measure_memory(cells, units):
     return rows
 
 
+# ------------------------------------------------------------------- peers
+#: The peer libraries `--peers` may name: the module that times each in a process of its own.
+PEERS = {"torch": "benchmarks.torch_peer"}
+PEER_LABELS = {"keras": "Keras", "torch": "PyTorch"}
+
+
+def training_step_flops(batch, timesteps, features, units, blocks):
+    """Matrix-product FLOPs of one training step of `Input -> recurrent layer -> Dense(1)`.
+
+    Forward: at each of the T steps the input projection (B, D) @ (D, k H)
+    and the recurrent projection (B, H) @ (H, k H), 2 FLOPs a multiply-add,
+    so 2 B (D + H) k H a step for k gate blocks (1 SimpleRNN, 4 LSTM, 3 GRU),
+    then the head (B, H) @ (H, 1): 2 B H. Backward: each product
+    (M, K) @ (K, N) costs two of its size, (M, N) @ (N, K) for the gradient
+    of its left operand and (K, M) @ (M, N) for its weights'. So a step is
+    3 x (2 B T (D + H) k H + 2 B H). Elementwise gate arithmetic and Adam
+    are left out; the gradient of the inputs x, which a framework may skip,
+    is counted, at most D / (3 (D + H)) of the total (7% at D=32, H=128).
+
+    Args:
+        batch, timesteps, features, units: B, T, D and H.
+        blocks: k, the gate blocks of the cell.
+
+    Returns:
+        The FLOPs, a float.
+    """
+    forward = 2.0 * batch * timesteps * (features + units) * blocks * units
+    forward += 2.0 * batch * units
+    return 3.0 * forward
+
+
+def tensorflow_threads():
+    """The intra-op threads TensorFlow uses: its setting, else the CPUs it may run on."""
+    import tensorflow as tf
+
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    if configured:
+        return configured
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def tensorflow_matmul_peak(size=2048, repeats=5):
+    """GFLOP/s of a float32 `size x size` `tf.matmul`: the fastest of `repeats` after a warm-up."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.normal(size=(size, size)).astype("float32"))
+    b = tf.constant(rng.normal(size=(size, size)).astype("float32"))
+    tf.matmul(a, b).numpy()
+    fastest = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        fastest = min(fastest, time.perf_counter() - start)
+    return 2.0 * size**3 / fastest / 1e9
+
+
+class PeerProcess:
+    """A peer library's timing process, asked one JSON line at a time.
+
+    Args:
+        peer: a key of `PEERS`.
+        threads: the threads the peer may use.
+    """
+
+    def __init__(self, peer, threads):
+        if peer not in PEERS:
+            raise ValueError(f"Expected peer to be one of {sorted(PEERS)}. Received: peer={peer!r}")
+        self.peer = peer
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", PEERS[peer], "--threads", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def ask(self, request):
+        """Sends `request` (a dict) and returns the peer's answer (a dict)."""
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            raise RuntimeError(
+                f"The {self.peer} peer process ended (exit code {code}) on the request {request}; "
+                "its error is above."
+            )
+        return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def alternating_medians(functions, peers, rounds, calls=1, warmup=2):
+    """Median seconds a call of each function here and of each peer's model.
+
+    Each of `rounds` rounds times `calls` calls of every function of this
+    process, then asks every peer process for `calls` timed calls of its
+    model, so that one process computes at a time and all see the same load.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in [*functions, *peers]}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(calls):
+                start = time.perf_counter()
+                function()
+                times[name].append(time.perf_counter() - start)
+        for name, process in peers.items():
+            times[name] += process.ask({"calls": calls})["seconds"]
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def measure_peers(
+    cells,
+    units=(128,),
+    rounds=9,
+    peers=("torch",),
+    train_batch=64,
+    infer_batches=(1, 256),
+    timesteps=100,
+    calls_at_batch_1=20,
+    peak_size=2048,
+):
+    """Times ours, Keras's built-in layers and the `peers`' layers, alternating.
+
+    Args:
+        cells: names of `CELLS`.
+        units: the hidden sizes H to measure.
+        rounds: the alternating rounds; each row holds the medians.
+        peers: keys of `PEERS`.
+        train_batch: B of the training step.
+        infer_batches: the batch sizes of the inference rows.
+        timesteps: T.
+        calls_at_batch_1: calls per round at inference B=1, where a call
+            takes about a millisecond and a single one is mostly scheduling noise.
+        peak_size: the side of the matrices of the matmul peak.
+
+    Returns:
+        `(rows, run)`: a dict a row, with `{name}_ms` for "ours", "keras" and
+        each peer, `ratio` = ours / the fastest peer and, for training rows,
+        `step_gflop` and `{name}_of_peak`; and a dict of the run's conditions
+        (`peak_gflops`, `threads`, `peer_threads`, `load`, `peers`).
+    """
+    threads = tensorflow_threads()
+    load_before = os.getloadavg()[0]
+    peak = tensorflow_matmul_peak(peak_size)
+    rows = []
+    peer_threads = {}
+    with contextlib.ExitStack() as stack:
+        processes = {peer: stack.enter_context(PeerProcess(peer, threads)) for peer in peers}
+        for name in cells:
+            ours_class, builtin_class, kwargs, blocks = CELLS[name]
+            for hidden in units:
+                measures = [("train", train_batch)]
+                measures += [(f"infer B={batch}", batch) for batch in infer_batches]
+                for measure, batch in measures:
+                    mode = "train" if measure == "train" else "infer"
+                    functions = {
+                        "ours": _timed_call(ours_class, kwargs, mode, batch, timesteps, hidden),
+                        "keras": _timed_call(builtin_class, kwargs, mode, batch, timesteps, hidden),
+                    }
+                    request = {"cell": name, "mode": mode, "batch": batch}
+                    request.update(timesteps=timesteps, features=FEATURES, units=hidden)
+                    for peer, process in processes.items():
+                        peer_threads[peer] = process.ask(request)["threads"]
+                    calls = calls_at_batch_1 if (mode, batch) == ("infer", 1) else 1
+                    medians = alternating_medians(functions, processes, rounds, calls)
+                    sizes = f"B={batch} T={timesteps} H={hidden}"
+                    row = {"cell": name, "measure": measure, "sizes": sizes}
+                    row.update({f"{key}_ms": seconds * 1e3 for key, seconds in medians.items()})
+                    fastest_peer = min(row[f"{key}_ms"] for key in ("keras", *peers))
+                    row["ratio"] = row["ours_ms"] / fastest_peer
+                    if mode == "train":
+                        flops = training_step_flops(batch, timesteps, FEATURES, hidden, blocks)
+                        row["step_gflop"] = flops / 1e9
+                    rows.append(row)
+                    print(_peer_line(row, ["keras", *peers]), flush=True)
+    # A load spike during one measure of the peak would lower it: the best of both.
+    peak = max(peak, tensorflow_matmul_peak(peak_size))
+    for row in rows:
+        if "step_gflop" in row:
+            for key in ("ours", "keras", *peers):
+                # GFLOP / (GFLOP/s x ms / 1000): the share of the peak the step reached.
+                row[f"{key}_of_peak"] = row["step_gflop"] / (peak * row[f"{key}_ms"] / 1e3)
+    run = {
+        "peak_gflops": peak,
+        "peak_size": peak_size,
+        "threads": threads,
+        "peer_threads": peer_threads,
+        "load": (load_before, os.getloadavg()[0]),
+        "peers": list(peers),
+    }
+    return rows, run
+
+
+def _timed_call(layer_class, kwargs, mode, batch, timesteps, units):
+    """One training step (`mode="train"`) or compiled forward call of a new model."""
+    x, y = _inputs(batch, timesteps)
+    model = _model(layer_class, units, timesteps, **kwargs)
+    if mode == "train":
+        return lambda: model.train_on_batch(x, y)
+    forward = compiled_forward(model)
+    return lambda: forward(x)
+
+
+def _peer_line(row, peers):
+    times = "  ".join(f"{key} {row[f'{key}_ms']:9.3f} ms" for key in ["ours", *peers])
+    return (
+        f"{row['cell']:<10} {row['measure']:<12} {row['sizes']:<20} {times}  "
+        f"ratio {row['ratio']:.2f}"
+    )
+
+
 # ----------------------------------------------------------------- reports
 def machine():
     """The machine and software the run measured."""
@@ -374,6 +625,57 @@ def markdown(rows, memory_rows, description):
     return "\n".join(lines) + "\n"
 
 
+def peers_markdown(rows, run, description, note=""):
+    """The `rnn-peers` table of `measure_peers`' rows and run conditions."""
+    peers = ["keras", *run["peers"]]
+    versions = []
+    for peer in run["peers"]:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{PEER_LABELS[peer]} {importlib.metadata.version(peer)}")
+    threads = ", ".join(
+        f"{PEER_LABELS[peer]} with `set_num_threads({count})`"
+        for peer, count in run["peer_threads"].items()
+    )
+    load = "1-minute load average {:.1f} at the start, {:.1f} at the end".format(*run["load"])
+    lines = [
+        f"Measured on {description}; {', '.join(versions)}; {load}{note}. "
+        f"{threads} (the {run['threads']} threads TensorFlow uses) in a process of its own, "
+        "eager; each round times ours, then Keras's layer, then the peer's, one process "
+        "computing at a time; medians of the rounds after warm-up. "
+        "ratio = ours / the faster peer (below 1: ours is faster).",
+        "",
+        "| cell | measure | sizes | ours ms | "
+        + " | ".join(f"{PEER_LABELS[peer]} ms" for peer in peers)
+        + " | ours / faster peer |",
+        "|---|---|---|" + "---:|" * (len(peers) + 2),
+    ]
+    for row in rows:
+        times = " | ".join(_fmt(row[f"{key}_ms"]) for key in ["ours", *peers])
+        lines.append(
+            f"| {row['cell']} | {row['measure']} | {row['sizes']} | {times} | "
+            f"{_fmt(row['ratio'])} |"
+        )
+    train_rows = [row for row in rows if "step_gflop" in row]
+    if train_rows:
+        lines += [
+            "",
+            f"Training step's share of the matmul peak, {run['peak_gflops']:.1f} GFLOP/s (the "
+            f"fastest float32 {run['peak_size']} x {run['peak_size']} `tf.matmul`, before or "
+            "after the rounds): the step's matrix-product FLOPs "
+            "3 x (2 B T (D + H) k H + 2 B H), D=32, k gate blocks (1 SimpleRNN, 4 LSTM, 3 GRU), "
+            "forward and backward, / (peak x step time).",
+            "",
+            "| cell | sizes | step GFLOP | ours | "
+            + " | ".join(PEER_LABELS[peer] for peer in peers)
+            + " |",
+            "|---|---|" + "---:|" * (len(peers) + 2),
+        ]
+        for row in train_rows:
+            shares = " | ".join(f"{row[f'{key}_of_peak']:.0%}" for key in ["ours", *peers])
+            lines.append(f"| {row['cell']} | {row['sizes']} | {row['step_gflop']:.3f} | {shares} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_csv(path, rows):
     keys = []
     for row in rows:
@@ -437,6 +739,14 @@ def main(argv=None):
     parser.add_argument("--out", default=str(default_out()))
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--peers",
+        help=f"comma-separated peer libraries ({', '.join(PEERS)}): measure against them instead",
+    )
+    parser.add_argument(
+        "--h", type=int, nargs="+", default=[128], help="hidden sizes H of the --peers run"
+    )
+    parser.add_argument("--note", default="", help="appended to the --peers table's first line")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--units", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -446,6 +756,29 @@ def main(argv=None):
 
     cells = [name for name in args.cells.split(",") if name]
     repeats = args.repeats or (5 if args.quick else 9)
+    if args.peers:
+        peers = [name for name in args.peers.split(",") if name]
+        unknown = [name for name in peers if name not in PEERS]
+        if unknown:
+            parser.error(f"Expected --peers among {', '.join(PEERS)}. Received: peers={args.peers}")
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            # The peer gets TensorFlow's thread count and the peak is TensorFlow's matmul.
+            parser.error(f"Expected the TensorFlow backend with --peers. Received: {backend=}")
+        if any(units < 1 for units in args.h):
+            parser.error(f"Expected hidden sizes >= 1. Received: h={args.h}")
+        description = machine()
+        print(description, flush=True)
+        rows, run = measure_peers(cells, args.h, repeats, peers)
+        table = peers_markdown(rows, run, description, args.note)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "rnn-peers.md").write_text(table)
+        write_csv(out / "rnn-peers.csv", rows)
+        print(table)
+        if args.update_readme:
+            write_block("rnn-peers", table)
+        return
     train_units = (128,) if args.quick else (128, 512)
     steps = (10, 100) if args.quick else (10, 100, 1000)
     widths = (64, 256) if args.quick else (64, 256, 1024)

@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from benchmarks import keras_own_tests, rnn, task_results
 
 
@@ -27,6 +29,49 @@ def test_speed_results_and_readme_block_per_backend():
     assert rnn.default_out("jax") == results / "jax"
     assert rnn.readme_block("tensorflow") == "rnn"
     assert rnn.readme_block("torch") == "rnn-torch"
+
+
+def test_training_step_flops_count_forward_and_backward_products():
+    # GRU (3 gate blocks), B=2, T=3, D=32, H=4: per step (2, 32) @ (32, 12) and
+    # (2, 4) @ (4, 12), then the head (2, 4) @ (4, 1); backward twice the forward.
+    forward = 3 * (2 * 2 * 32 * 12 + 2 * 2 * 4 * 12) + 2 * 2 * 4 * 1
+    assert rnn.training_step_flops(2, 3, 32, 4, 3) == 3 * forward
+
+
+def test_peer_table_compares_ours_with_the_faster_peer():
+    pytest.importorskip("torch")
+    rows, run = rnn.measure_peers(
+        ["GRU"],
+        units=[4],
+        rounds=1,
+        train_batch=2,
+        infer_batches=(1, 2),
+        timesteps=3,
+        calls_at_batch_1=1,
+        peak_size=64,
+    )
+    assert run["peer_threads"] == {"torch": rnn.tensorflow_threads()}
+    assert run["peak_gflops"] > 0
+    assert [row["measure"] for row in rows] == ["train", "infer B=1", "infer B=2"]
+    table = rnn.peers_markdown(rows, run, "a test machine", note=", a note")
+    lines = table.splitlines()
+    assert lines[0].startswith("Measured on a test machine; PyTorch ")
+    assert ", a note. PyTorch with `set_num_threads(" in lines[0]
+    header = "| cell | measure | sizes | ours ms | Keras ms | PyTorch ms | ours / faster peer |"
+    assert header in lines
+    for row in rows:
+        times = [row["ours_ms"], row["keras_ms"], row["torch_ms"]]
+        assert all(value > 0 for value in times)
+        assert row["ratio"] == row["ours_ms"] / min(row["keras_ms"], row["torch_ms"])
+        cells = [f"{value:.2f}" for value in [*times, row["ratio"]]]
+        assert f"| GRU | {row['measure']} | {row['sizes']} | {' | '.join(cells)} |" in lines
+    train = rows[0]
+    assert train["step_gflop"] == rnn.training_step_flops(2, 3, 32, 4, 3) / 1e9
+    for key in ("ours", "keras", "torch"):
+        share = train["step_gflop"] / (run["peak_gflops"] * train[f"{key}_ms"] / 1e3)
+        assert train[f"{key}_of_peak"] == pytest.approx(share)
+    shares = " | ".join(f"{train[f'{key}_of_peak']:.0%}" for key in ("ours", "keras", "torch"))
+    assert f"| GRU | B=2 T=3 H=4 | {train['step_gflop']:.3f} | {shares} |" in lines
 
 
 def test_task_results_replace_only_the_rows_they_ran():
@@ -94,8 +139,6 @@ def test_text_unseen_table_counts_wins_against_the_majority_class():
 
 
 def test_unseen_tagging_corpora_say_how_to_install_them():
-    import pytest
-
     from benchmarks import tagging_unseen
 
     with pytest.raises(SystemExit, match=r"keras-seqcells\[benchmarks\]"):
