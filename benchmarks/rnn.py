@@ -744,9 +744,9 @@ def main(argv=None):
         help=f"comma-separated peer libraries ({', '.join(PEERS)}): measure against them instead",
     )
     parser.add_argument(
-        "--h", type=int, nargs="+", default=[128], help="hidden sizes H of the --peers run"
+        "--h", type=int, nargs="+", help="hidden sizes H of the --peers run (default 128)"
     )
-    parser.add_argument("--note", default="", help="appended to the --peers table's first line")
+    parser.add_argument("--note", help="appended to the --peers table's first line")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--units", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -756,7 +756,12 @@ def main(argv=None):
 
     cells = [name for name in args.cells.split(",") if name]
     repeats = args.repeats or (5 if args.quick else 9)
+    if not args.peers and (args.h or args.note):
+        parser.error(
+            f"Expected --h and --note with --peers only. Received: h={args.h}, note={args.note!r}"
+        )
     if args.peers:
+        units = args.h or [128]
         peers = [name for name in args.peers.split(",") if name]
         unknown = [name for name in peers if name not in PEERS]
         if unknown:
@@ -765,12 +770,12 @@ def main(argv=None):
         if backend != "tensorflow":
             # The peer gets TensorFlow's thread count and the peak is TensorFlow's matmul.
             parser.error(f"Expected the TensorFlow backend with --peers. Received: {backend=}")
-        if any(units < 1 for units in args.h):
-            parser.error(f"Expected hidden sizes >= 1. Received: h={args.h}")
+        if any(hidden < 1 for hidden in units):
+            parser.error(f"Expected hidden sizes >= 1. Received: h={units}")
         description = machine()
         print(description, flush=True)
-        rows, run = measure_peers(cells, args.h, repeats, peers)
-        table = peers_markdown(rows, run, description, args.note)
+        rows, run = measure_peers(cells, units, repeats, peers)
+        table = peers_markdown(rows, run, description, args.note or "")
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "rnn-peers.md").write_text(table)

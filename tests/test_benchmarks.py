@@ -1,6 +1,7 @@
 """The benchmark scripts: the speed benchmark end to end, the task table's rows."""
 
 import csv
+import re
 
 import pytest
 
@@ -72,6 +73,20 @@ def test_peer_table_compares_ours_with_the_faster_peer():
         assert train[f"{key}_of_peak"] == pytest.approx(share)
     shares = " | ".join(f"{train[f'{key}_of_peak']:.0%}" for key in ("ours", "keras", "torch"))
     assert f"| GRU | B=2 T=3 H=4 | {train['step_gflop']:.3f} | {shares} |" in lines
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--h", "512"], "Expected --h and --note with --peers only"),
+        (["--peers", "jax"], "Expected --peers among torch. Received: peers=jax"),
+        (["--peers", "torch", "--h", "0"], r"Expected hidden sizes >= 1. Received: h=\[0\]"),
+    ],
+)
+def test_peer_options_refuse_what_they_cannot_run(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        rnn.main(argv)
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_task_results_replace_only_the_rows_they_ran():
