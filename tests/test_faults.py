@@ -17,7 +17,8 @@ import pytest
 import keras_seqcells as ks
 from keras_seqcells import cli
 from keras_seqcells.tasks import Forecasting
-from keras_seqcells.tasks.base import CheckpointError, ResumableTraining, save_atomically
+from keras_seqcells.tasks.checkpoints import CheckpointError, ResumableTraining
+from keras_seqcells.tasks.files import save_atomically
 from tests.task_helpers import tiny_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +271,7 @@ import os, signal, sys
 from pathlib import Path
 import keras
 import keras_seqcells as ks
-from keras_seqcells.tasks.base import save_atomically
+from keras_seqcells.tasks.files import save_atomically
 
 path = Path(sys.argv[1])
 keras.utils.set_random_seed(0)

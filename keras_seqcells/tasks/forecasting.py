@@ -61,13 +61,9 @@ import pandas as pd
 import tensorflow as tf
 
 from keras_seqcells.cells.base import check_rate
-from keras_seqcells.tasks.base import (
-    Task,
-    recurrent_layer,
-    save_figure,
-    write_json_atomically,
-)
+from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, shipped_path
+from keras_seqcells.tasks.files import save_figure, write_json_atomically
 
 #: Shipped series, by name: their CSV files.
 SHIPPED = {

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells.cells.base import check_positive_int, check_rate
-from keras_seqcells.tasks.base import Task, recurrent_layer, save_figure
+from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import (
     DataError,
     load_tfds,
@@ -40,6 +40,7 @@ from keras_seqcells.tasks.data import (
     shipped_path,
     split_indices,
 )
+from keras_seqcells.tasks.files import save_figure
 
 #: The class names of the polarity data (rt-polarity, `*.pos`/`*.neg`, imdb_reviews).
 LABELS = ("negative", "positive")

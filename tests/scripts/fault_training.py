@@ -77,10 +77,10 @@ def kill_inside_backup_write(where, epoch):
     """SIGKILLs this process part-way through writing the backup of `epoch`."""
     import h5py
 
-    from keras_seqcells.tasks import base
+    from keras_seqcells.tasks import checkpoints
 
     saving = {"epoch": None, "datasets": 0}
-    save_model = base.ResumableTraining._save_model
+    save_model = checkpoints.ResumableTraining._save_model
 
     def save_and_watch(self):
         saving["epoch"] = self._current_epoch
@@ -115,7 +115,7 @@ def kill_inside_backup_write(where, epoch):
             return write_text(path, text, *args, **kwargs)
 
         pathlib.Path.write_text = write_half_then_die
-    base.ResumableTraining._save_model = save_and_watch
+    checkpoints.ResumableTraining._save_model = save_and_watch
 
 
 def main():
