@@ -23,6 +23,7 @@ from keras_seqcells.cells import (
 from keras_seqcells.convert import from_keras, to_keras
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
 from keras_seqcells.layers import GRU, LSTM, RNN, SimpleRNN
+from keras_seqcells.onnx_export import export_onnx
 
 __version__ = "0.1.0"
 
@@ -114,6 +115,7 @@ __all__ = [
     "SimpleRNNCell",
     "encoder_decoder",
     "export",
+    "export_onnx",
     "from_keras",
     "gradient_flow",
     "many_to_many",

@@ -483,6 +483,8 @@ class _Recurrence:
                 for new, old in zip(new_states, state_inputs, strict=True)
             ]
         output = _head(g, self.cell, new_states[0], f"{hint}/0")
+        if x.mask is not None and self.layer.zero_output_for_mask and self.layer.return_sequences:
+            output = g.op("Where", [x.mask, output, g.constant(np.float32(0), "zero_f")])
         if self.layer.return_sequences:
             output = g.unsqueeze(output, [1])
         output_mask = x.mask if self.layer.return_sequences else None
@@ -497,7 +499,12 @@ class _Context:
         self.graph = graph
         self.streaming = streaming
         self.values = {}
-        self.state_pairs = []  # (input name, output source, state name) in streaming
+        self.state_pairs = []  # (state input, its next value) in streaming
+        self.one_recurrent_layer = True
+
+    def state_name(self, layer, state):
+        """`state_h`, or `<layer name>/state_h` in a model of several recurrent layers."""
+        return f"state_{state}" if self.one_recurrent_layer else f"{layer.name}/state_{state}"
 
     def value(self, keras_tensor):
         return self.values[id(keras_tensor)]
@@ -526,8 +533,11 @@ def _merge(graph, layer, forward, backward):
     )
 
 
-def _convert_recurrent(context, layer, x, initial_state):
+def _convert_recurrent(context, layer, x, initial_state, receives_mask):
     g = context.graph
+    mask = x.mask if layer.return_sequences else None
+    if not receives_mask:
+        x = _Value(x.name)
     bidirectional = isinstance(layer, keras.layers.Bidirectional)
     if bidirectional:
         if context.streaming:
@@ -560,16 +570,16 @@ def _convert_recurrent(context, layer, x, initial_state):
         names = _state_names(cell)
         state_inputs = []
         for state in names:
-            name = f"{layer.name}/state_{state}"
+            name = context.state_name(layer, state)
             g.add_input(name, _onnx().TensorProto.FLOAT, ["batch", cell.units])
             state_inputs.append(name)
-        output, new_states, mask = recurrence.step(x, state_inputs)
+        output, new_states, _ = recurrence.step(x, state_inputs)
         for state, source in zip(names, new_states, strict=True):
-            context.state_pairs.append((f"{layer.name}/state_{state}", source))
+            context.state_pairs.append((context.state_name(layer, state), source))
         if layer.return_state:
             return [_Value(output, mask), *(_Value(s) for s in new_states)]
         return [_Value(output, mask)]
-    per_direction, mask = recurrence.run(x, initial_state)
+    per_direction, _ = recurrence.run(x, initial_state)
     if bidirectional:
         merged = _merge(g, layer, per_direction[0][0], per_direction[1][0])
         outputs = [_Value(name, mask) for name in merged]
@@ -650,6 +660,10 @@ def _convert_masking(context, layer, x):
 def _convert_layer(context, layer, node):
     args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
     kwargs.pop("training", None)
+    # Keras records the mask it hands a layer in the call's arguments; a
+    # recurrent layer called with `initial_state` gets none (its output
+    # still carries its input's mask on).
+    receives_mask = kwargs.get("mask") is not None
     # The mask Keras propagates is recomputed here; a mask passed by hand is not.
     if "mask" in kwargs and (
         kwargs["mask"] is None or (args and kwargs["mask"] is getattr(args[0], "_keras_mask", None))
@@ -666,7 +680,9 @@ def _convert_layer(context, layer, node):
     if isinstance(layer, (SeqCellRNN, keras.layers.Bidirectional)):
         if initial_state is not None and not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
-        return _convert_recurrent(context, layer, x, None if context.streaming else initial_state)
+        return _convert_recurrent(
+            context, layer, x, None if context.streaming else initial_state, receives_mask
+        )
     if isinstance(layer, keras.layers.Dense):
         return _convert_dense(context, layer, x)
     if isinstance(layer, keras.layers.TimeDistributed) and isinstance(
@@ -757,6 +773,13 @@ def build_onnx_model(model, sequence_length=None, streaming=False):
     graph = _Graph()
     context = _Context(graph, streaming)
     context.values.update(_graph_inputs(graph, functional, sequence_length, streaming))
+    context.one_recurrent_layer = (
+        sum(
+            isinstance(layer, (SeqCellRNN, keras.layers.Bidirectional))
+            for layer in functional.layers
+        )
+        <= 1
+    )
     own_nodes = functional._nodes
     for layer in functional.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -827,12 +850,16 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     Graph inputs are named `inputs` for a model with one input, else by
     the model's Input layer names; outputs `outputs`, or `outputs_0`,
     `outputs_1`, ... With `streaming=True` the graph computes one step: its
-    sequence inputs have one time step, each recurrent layer adds inputs
-    `<layer name>/state_h` (and `/state_c` for an LSTM) of shape
-    `(batch, units)`, and outputs `next_<layer name>/state_h`, ... carrying
-    them to the next step (start from zeros). Feeding a sequence step by step
-    gives the outputs of the whole sequence; a masked step carries the
-    states over. Bidirectional and `go_backwards` layers cannot stream.
+    sequence inputs have one time step, the recurrent layer's states are
+    inputs `state_h` (and `state_c` for an LSTM) of shape `(batch, units)`
+    and outputs `next_state_h` (`next_state_c`) to feed to the next step
+    (start from zeros); with several recurrent layers the names are
+    `<layer name>/state_h` and `next_<layer name>/state_h`. Feeding a
+    sequence step by step gives the outputs of the whole sequence; a masked
+    step carries the states over (its output is the previous step's, except
+    that before any unmasked step Keras gives zeros and a SimpleRNN head
+    gives `softmax(b_y)`). Bidirectional and `go_backwards` layers cannot
+    stream.
 
     Args:
         model: A built Keras model (a Sequential model must start with
