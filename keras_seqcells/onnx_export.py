@@ -37,7 +37,6 @@ import keras
 import numpy as np
 
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
-from keras_seqcells.layers import SeqCellRNN
 
 OPSET = 17
 
@@ -55,8 +54,8 @@ _RECURRENT_ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 _CELL_OPS = {LSTMCell: "LSTM", GRUCell: "GRU", SimpleRNNCell: "RNN"}
 
 _SUPPORTED = (
-    "InputLayer, keras_seqcells SimpleRNN/LSTM/GRU, Bidirectional of them, Embedding, "
-    "Masking, Dense, TimeDistributed(Dense), Dropout"
+    "InputLayer, keras_seqcells SimpleRNN/LSTM/GRU or an RNN layer on SimpleRNNCell/LSTMCell/"
+    "GRUCell, Bidirectional of them, Embedding, Masking, Dense, TimeDistributed(Dense), Dropout"
 )
 
 
@@ -190,7 +189,7 @@ def _numpy(variable):
 
 # ------------------------------------------------------------ recurrences
 def _check_recurrent_layer(layer, streaming):
-    if not isinstance(layer, SeqCellRNN) or type(layer.cell) not in _CELL_OPS:
+    if not isinstance(layer, keras.layers.RNN) or type(layer.cell) not in _CELL_OPS:
         _refuse(layer, "")
     _check_float32(layer)
     cell = layer.cell
@@ -674,10 +673,10 @@ def _convert_layer(context, layer, node):
         _refuse(layer, ", called on one tensor (with `initial_state` and `training` only)")
     x = context.value(args[0])
     if initial_state is not None and not isinstance(
-        layer, (SeqCellRNN, keras.layers.Bidirectional)
+        layer, (keras.layers.RNN, keras.layers.Bidirectional)
     ):
         _refuse(layer, ", called without `initial_state`")
-    if isinstance(layer, (SeqCellRNN, keras.layers.Bidirectional)):
+    if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
         if initial_state is not None and not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
         return _convert_recurrent(
@@ -775,7 +774,7 @@ def build_onnx_model(model, sequence_length=None, streaming=False):
     context.values.update(_graph_inputs(graph, functional, sequence_length, streaming))
     context.one_recurrent_layer = (
         sum(
-            isinstance(layer, (SeqCellRNN, keras.layers.Bidirectional))
+            isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
             for layer in functional.layers
         )
         <= 1
@@ -834,7 +833,8 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     `keras.Input`; `keras_seqcells.SimpleRNN` (with or without its softmax
     head), `LSTM` and `GRU` (both `reset_after` forms), with
     `return_sequences`, `return_state`, `go_backwards` and `initial_state`
-    tensors from other inputs of the model; `keras.layers.Bidirectional` of
+    tensors from other inputs of the model, and `keras_seqcells.RNN` or
+    `keras.layers.RNN` around their cells; `keras.layers.Bidirectional` of
     them (every merge mode); `Embedding` (`mask_zero` included); `Masking`;
     `Dense` with a linear, relu, sigmoid, tanh or softmax activation;
     `TimeDistributed(Dense)`; `Dropout` (nothing at inference). Anything

@@ -100,6 +100,16 @@ def test_each_cell_matches_keras(kind, return_sequences, go_backwards, tmp_path)
     assert recurrent_node.op_type == OPS[kind]
 
 
+def test_rnn_layers_on_the_cells_match_keras(tmp_path):
+    model = _sequential(
+        ks.RNN(ks.SimpleRNNCell(UNITS, output_units=2), return_sequences=True),
+        keras.layers.RNN(ks.GRUCell(UNITS, reset_after=False)),
+    )
+    session = _export(model, tmp_path)
+    x = _sequences()
+    _assert_matches(model, session, {"inputs": x}, x)
+
+
 def test_time_dimension_is_dynamic_and_sequence_length_fixes_it(tmp_path):
     model = _sequential(ks.LSTM(UNITS, return_sequences=True))
     session = _export(model, tmp_path)
@@ -337,6 +347,8 @@ def test_refuses_unsupported_layers_by_name(tmp_path):
     assert "Received: layer 'conv' of type Conv1D" in message
     model = _sequential(keras.layers.LSTM(UNITS, name="keras_lstm"))
     assert "Received: layer 'keras_lstm' of type LSTM" in _refusal(model, tmp_path)
+    model = _sequential(keras.layers.RNN(keras.layers.GRUCell(UNITS), name="keras_cell"))
+    assert "Received: layer 'keras_cell' of type RNN" in _refusal(model, tmp_path)
 
 
 def test_refuses_stateful_layers_and_unsupported_activations(tmp_path):
