@@ -59,6 +59,13 @@ _SUPPORTED = (
 )
 
 
+def _onnx():
+    """The `onnx` package, imported when an export runs (it is an optional dependency)."""
+    import onnx
+
+    return onnx
+
+
 class _Value:
     """An ONNX tensor standing for a Keras tensor, with its Keras mask.
 
@@ -344,12 +351,6 @@ class _MaskPlan:
         )
 
 
-def _onnx():
-    import onnx
-
-    return onnx
-
-
 class _Recurrence:
     """Converts one recurrent layer, or the two layers of a `Bidirectional`."""
 
@@ -389,7 +390,7 @@ class _Recurrence:
         return inputs, attributes
 
     def run(self, x, initial_state):
-        """Returns the layer's Keras outputs as `_Value`s."""
+        """Returns `(output, states)` per direction: its Keras output and final states."""
         g, hint = self.graph, self.hint
         n_states = len(_state_names(self.cell))
         plan = _MaskPlan(g, x.mask, hint) if x.mask is not None else None
@@ -433,8 +434,7 @@ class _Recurrence:
                 sequence = steps
             state_values = [g.take(s, index, 0) for s in final_states]
             per_direction.append((sequence if sequence is not None else last, state_values))
-        output_mask = x.mask if self.layer.return_sequences else None
-        return per_direction, output_mask
+        return per_direction
 
     def _initial_states(self, initial_state, n_states):
         """ONNX initial states (directions, batch, units), or [] for zeros."""
@@ -460,7 +460,7 @@ class _Recurrence:
         return states
 
     def step(self, x, state_inputs):
-        """The streaming form: one step from `state_inputs` (batch, units); new states."""
+        """The streaming form: one step from `state_inputs` (batch, units); (output, new states)."""
         g, hint = self.graph, self.hint
         n_states = len(_state_names(self.cell))
         time_major = g.op("Transpose", [x.name], f"{hint}/time_major", perm=[1, 0, 2])
@@ -486,8 +486,7 @@ class _Recurrence:
             output = g.op("Where", [x.mask, output, g.constant(np.float32(0), "zero_f")])
         if self.layer.return_sequences:
             output = g.unsqueeze(output, [1])
-        output_mask = x.mask if self.layer.return_sequences else None
-        return output, new_states, output_mask
+        return output, new_states
 
 
 # ------------------------------------------------------------ the walk
@@ -572,13 +571,13 @@ def _convert_recurrent(context, layer, x, initial_state, receives_mask):
             name = context.state_name(layer, state)
             g.add_input(name, _onnx().TensorProto.FLOAT, ["batch", cell.units])
             state_inputs.append(name)
-        output, new_states, _ = recurrence.step(x, state_inputs)
+        output, new_states = recurrence.step(x, state_inputs)
         for state, source in zip(names, new_states, strict=True):
             context.state_pairs.append((context.state_name(layer, state), source))
         if layer.return_state:
             return [_Value(output, mask), *(_Value(s) for s in new_states)]
         return [_Value(output, mask)]
-    per_direction, _ = recurrence.run(x, initial_state)
+    per_direction = recurrence.run(x, initial_state)
     if bidirectional:
         merged = _merge(g, layer, per_direction[0][0], per_direction[1][0])
         outputs = [_Value(name, mask) for name in merged]
@@ -817,6 +816,7 @@ def build_onnx_model(model, sequence_length=None, streaming=False):
         onnx_graph,
         opset_imports=[onnx.helper.make_opsetid("", OPSET)],
         producer_name="keras_seqcells",
+        # IR 8 (ONNX 1.10+) holds opset 17 and loads in older runtimes than the newest IR.
         ir_version=8,
     )
     onnx.checker.check_model(onnx_model, full_check=True)
