@@ -21,6 +21,7 @@ from keras_seqcells.cells import (
     SimpleRNNCell,
 )
 from keras_seqcells.convert import from_keras, to_keras
+from keras_seqcells.convert_torch import from_torch, to_torch
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
 from keras_seqcells.layers import GRU, LSTM, RNN, SimpleRNN
 from keras_seqcells.onnx_export import export_onnx
@@ -117,6 +118,7 @@ __all__ = [
     "export",
     "export_onnx",
     "from_keras",
+    "from_torch",
     "gradient_flow",
     "many_to_many",
     "many_to_one",
@@ -124,5 +126,6 @@ __all__ = [
     "one_to_one",
     "serve_check",
     "to_keras",
+    "to_torch",
     "trace",
 ]
