@@ -108,15 +108,13 @@ def from_torch(module, return_sequences=None, return_state=None, name=None):
 
     Example:
 
-    ```python
-    import torch
-
-    module = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True)
-    model = keras_seqcells.from_torch(module)  # keras.Sequential of 2 LSTMs
-    x = torch.randn(2, 5, 3)
-    expected, _ = module(x)
-    np.testing.assert_allclose(model(x.numpy()), expected.detach().numpy(), atol=1e-5)
-    ```
+    >>> import torch
+    >>> module = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    >>> model = keras_seqcells.from_torch(module)  # a Sequential of 2 LSTMs
+    >>> x = torch.randn(2, 5, 3)
+    >>> output, (h_n, c_n) = module(x)
+    >>> np.allclose(model(x.numpy()), output.detach().numpy(), atol=1e-5)
+    True
     """
     torch = _import_torch("from_torch")
     kind, is_cell = _torch_kind(module, torch)
@@ -237,14 +235,16 @@ def to_torch(layer, batch_first=True):
 
     Example:
 
-    ```python
-    layer = keras_seqcells.GRU(4, return_sequences=True)
-    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
-    expected = layer(x)
-    module = keras_seqcells.to_torch(layer)  # torch.nn.GRU(3, 4, batch_first=True)
-    output, h_n = module(torch.from_numpy(x))
-    np.testing.assert_allclose(output.detach().numpy(), expected, atol=1e-5)
-    ```
+    >>> import torch
+    >>> layer = keras_seqcells.GRU(4, return_sequences=True)
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    >>> expected = layer(x)
+    >>> module = keras_seqcells.to_torch(layer)
+    >>> module
+    GRU(3, 4, batch_first=True)
+    >>> output, h_n = module(torch.from_numpy(x))
+    >>> np.allclose(output.detach().numpy(), expected, atol=1e-5)
+    True
     """
     torch = _import_torch("to_torch")
     batch_first = check_bool("batch_first", batch_first)
