@@ -65,8 +65,10 @@ def from_torch(module, return_sequences=None, return_state=None, name=None):
 
     PyTorch's two biases `bias_ih + bias_hh` add into the single bias of the
     equations; for a GRU, only the candidate's `bias_hh` part (`b_hn`) must be
-    zero (see Raises). The Keras layer has the module's parameter dtype
-    (`float32`, `float64`, ...).
+    zero (see Raises). PyTorch initialises `b_hn` at random, so a GRU meant
+    for conversion needs it zeroed, and kept zero in training (for example
+    with a gradient hook that zeroes its gradient), or `bias=False`. The
+    Keras layer has the module's parameter dtype (`float32`, `float64`, ...).
 
     Keras is batch-major: the returned layers take `(batch, timesteps,
     features)` whatever the module's `batch_first`; a time-major input
@@ -336,7 +338,9 @@ def _check_torch_module(module, kind, is_cell):
                 f"(bias_hh{suffix}[2*hidden_size:], b_hn) is zero: it sits inside the reset "
                 "product r * (W_hn h + b_hn), and the equations' reset-after candidate "
                 "tanh(W_xh x + r * (W_hh h) + b_h) has no bias there, so it cannot be "
-                f"converted exactly. Received: max |bias_hh{suffix}[2*hidden_size:]|="
+                "converted exactly (PyTorch initialises it at random: set it to zero, and "
+                "keep its gradient zero in training, for a convertible GRU). "
+                f"Received: max |bias_hh{suffix}[2*hidden_size:]|="
                 f"{np.abs(candidate_bias).max()}"
             )
 
