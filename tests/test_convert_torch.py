@@ -606,8 +606,9 @@ def test_to_torch_refuses_a_batch_first_that_is_not_a_bool():
 
 
 def test_a_missing_torch_is_named(monkeypatch):
+    layer = _built(ks.LSTM(4))
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"Expected PyTorch to be installed for .*from_torch"):
         ks.from_torch(object())
     with pytest.raises(ImportError, match=r"Expected PyTorch to be installed for .*to_torch"):
-        ks.to_torch(_built(ks.LSTM(4)))
+        ks.to_torch(layer)
