@@ -267,7 +267,11 @@ def to_torch(layer, batch_first=True):
         return module
 
     entries, dropout = _stack_entries(layer)
-    directional = [_directions(entry, f"layer[{index}]") for index, entry in enumerate(entries)]
+    is_stack = isinstance(layer, (list, tuple, keras.Sequential))
+    directional = [
+        _directions(entry, f"layer[{index}]" if is_stack else "layer")
+        for index, entry in enumerate(entries)
+    ]
     kind = _check_stack(directional)
     first = directional[0][0]
     module_class = getattr(torch.nn, _TORCH_LAYER_NAMES[kind])
@@ -495,7 +499,7 @@ def _check_our_cell(cell, kind, where):
             raise ValueError(
                 f"Expected {where} with {argument}=0: PyTorch's recurrent modules have no "
                 "per-sequence input or recurrent dropout (to convert for inference, set "
-                f"`layer.cell.{argument} = 0.0` first). "
+                f"the cell's `{argument}` to 0.0 first). "
                 f"Received: {argument}={getattr(cell, argument)}"
             )
 

@@ -460,13 +460,23 @@ TO_TORCH_REFUSALS = {
     "not_a_recurrent_layer": (
         lambda: _built(keras.layers.Dense(4)),
         TypeError,
-        "Expected a keras_seqcells.SimpleRNN, LSTM or GRU.*Received: layer\\[0\\]=<Dense",
+        "Expected a keras_seqcells.SimpleRNN, LSTM or GRU.*Received: layer=<Dense",
+    ),
+    "stack_with_a_dense_layer": (
+        lambda: _lstm_stack(ks.LSTM(4, return_sequences=True), keras.layers.Dense(4)),
+        TypeError,
+        "Received: layer\\[1\\]=<Dense",
+    ),
+    "cell_dropout": (
+        lambda: _built_cell(ks.LSTMCell(4, dropout=0.1)),
+        ValueError,
+        "set the cell's `dropout` to 0.0 first\\). Received: dropout=0.1",
     ),
     "empty_list": (lambda: [], ValueError, "Expected at least one recurrent layer"),
     "unbuilt": (
         lambda: ks.LSTM(4),
         ValueError,
-        "Expected a built LSTM.*Received: layer\\[0\\]=<LSTM.*unbuilt",
+        "Expected a built LSTM.*Received: layer=<LSTM.*unbuilt",
     ),
     "unbuilt_cell": (lambda: ks.GRUCell(4), ValueError, "Expected a built GRUCell"),
     "output_head": (
