@@ -122,7 +122,7 @@ def from_torch(module, return_sequences=None, return_state=None, name=None):
     kind, is_cell = _torch_kind(module, torch)
     _check_torch_module(module, kind, is_cell)
     dtype = _keras_dtype(module)
-    activation = getattr(module, "nonlinearity", "tanh")
+    activation = _torch_nonlinearity(module, is_cell)
     if is_cell:
         for argument, value in (
             ("return_sequences", return_sequences),
@@ -319,11 +319,10 @@ def _torch_kind(module, torch):
 
 def _check_torch_module(module, kind, is_cell):
     module_name = f"torch.nn.{type(module).__name__}"
-    nonlinearity = getattr(module, "nonlinearity", "tanh")
-    if kind == "simple_rnn" and nonlinearity not in _SIMPLE_RNN_ACTIVATIONS:
+    if kind == "simple_rnn" and _torch_nonlinearity(module, is_cell) is None:
+        received = f"nonlinearity={module.nonlinearity!r}" if is_cell else f"mode={module.mode!r}"
         raise ValueError(
-            f"Expected a {module_name} with nonlinearity 'tanh' or 'relu'. "
-            f"Received: nonlinearity={nonlinearity!r}"
+            f"Expected a {module_name} with nonlinearity 'tanh' or 'relu'. Received: {received}"
         )
     if not is_cell and getattr(module, "proj_size", 0) > 0:
         raise ValueError(
@@ -347,6 +346,18 @@ def _check_torch_module(module, kind, is_cell):
                 f"Received: max |bias_hh{suffix}[2*hidden_size:]|="
                 f"{np.abs(candidate_bias).max()}"
             )
+
+
+def _torch_nonlinearity(module, is_cell):
+    """The nonlinearity a PyTorch module computes ("tanh" for LSTM and GRU), or None."""
+    if not hasattr(module, "nonlinearity"):
+        return "tanh"
+    if is_cell:
+        nonlinearity = module.nonlinearity
+    else:
+        # torch.nn.RNN's forward computes by `mode`, set from `nonlinearity` when built.
+        nonlinearity = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}.get(module.mode)
+    return nonlinearity if nonlinearity in _SIMPLE_RNN_ACTIVATIONS else None
 
 
 def _torch_suffixes(module):

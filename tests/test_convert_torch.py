@@ -356,8 +356,11 @@ def _gru_cell_with_candidate_bias():
 
 def _with_nonlinearity(module, nonlinearity):
     # PyTorch refuses other nonlinearities when constructing; a changed attribute is how
-    # a module computing something else arrives here.
-    module.nonlinearity = nonlinearity
+    # a module computing something else arrives here. torch.nn.RNN computes by its `mode`.
+    if isinstance(module, torch.nn.RNN):
+        module.mode = nonlinearity
+    else:
+        module.nonlinearity = nonlinearity
     return module
 
 
@@ -369,10 +372,10 @@ FROM_TORCH_REFUSALS = {
         "Expected a torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell. Received: module=Linear",
     ),
     "rnn_nonlinearity": (
-        lambda: _with_nonlinearity(_torch_module("rnn_tanh", "float32"), "gelu"),
+        lambda: _with_nonlinearity(_torch_module("rnn_tanh", "float32"), "RNN_GELU"),
         {},
         ValueError,
-        "nonlinearity 'tanh' or 'relu'. Received: nonlinearity='gelu'",
+        "nonlinearity 'tanh' or 'relu'. Received: mode='RNN_GELU'",
     ),
     "rnn_cell_nonlinearity": (
         lambda: _with_nonlinearity(_torch_cell("rnn_tanh", "float32"), "sigmoid"),
