@@ -8,6 +8,7 @@ regularizer or a constraint; an initializer given by name, config dict or
 object) is accepted here too, so the layers stay drop-in replacements.
 """
 
+import math
 import numbers
 import os
 
@@ -15,27 +16,86 @@ import keras
 import numpy as np
 
 
-def check_positive_int(name, value):
-    """Returns `value` as an int if it is a positive integer, else raises."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+def is_integer(value):
+    """Whether `value` is an integer (a Python or NumPy one; a bool is not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value):
+    """Whether `value` is a real number (a Python or NumPy one; a bool is not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int_at_least(name, value, minimum):
+    """Returns `value` as an int if it is an integer >= `minimum`, else raises.
+
+    Raises:
+        TypeError: for a value that is not an integer (a bool is not one).
+        ValueError: for an integer below `minimum`.
+    """
+    if not is_integer(value):
         raise TypeError(f"Expected `{name}` to be an integer. Received: {name}={value!r}")
-    if value <= 0:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value}")
+    if value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"Expected `{name}` to be {expected}. Received: {name}={value}")
     return int(value)
+
+
+def check_positive_int(name, value):
+    """Returns `value` as an int if it is a positive integer, else raises.
+
+    Raises:
+        TypeError: for a value that is not an integer (a bool is not one).
+        ValueError: for an integer below 1.
+    """
+    return check_int_at_least(name, value, 1)
+
+
+def check_optional_positive_int(name, value):
+    """Returns `value` (None, or as an int) if it is None or a positive integer, else raises."""
+    return None if value is None else check_positive_int(name, value)
 
 
 def check_optional_int(name, value):
     """Returns `value` if it is None or an integer (not a bool), else raises TypeError."""
-    if value is not None and (
-        isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
-    ):
+    if value is not None and not is_integer(value):
         raise TypeError(f"Expected `{name}` to be an integer or None. Received: {name}={value!r}")
     return value
 
 
+def check_number_above(name, value, bound):
+    """Returns `value` as a float if it is a finite number above `bound`, else raises.
+
+    Raises:
+        TypeError: for a value that is not a real number (a bool is not one).
+        ValueError: for a number at or below `bound`, infinite, or NaN.
+    """
+    if not is_number(value):
+        raise TypeError(f"Expected `{name}` to be a number. Received: {name}={value!r}")
+    if not (value > bound and math.isfinite(value)):
+        expected = "a positive number" if bound == 0 else f"a finite number above {bound}"
+        raise ValueError(f"Expected `{name}` to be {expected}. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_positive_number(name, value):
+    """Returns `value` as a float if it is a finite positive number, else raises.
+
+    Raises:
+        TypeError: for a value that is not a real number (a bool is not one).
+        ValueError: for zero, a negative number, infinity or NaN.
+    """
+    return check_number_above(name, value, 0)
+
+
+def check_optional_positive_number(name, value):
+    """Returns `value` (None, or as a float) if it is None or a finite positive number."""
+    return None if value is None else check_positive_number(name, value)
+
+
 def check_rate(name, value):
     """Returns `value` as a float if it lies in [0, 1), else raises."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise TypeError(f"Expected `{name}` to be a float in [0, 1). Received: {name}={value!r}")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"Expected `{name}` to be a float in [0, 1). Received: {name}={value}")

@@ -8,19 +8,12 @@ keras_seqcells layers, so that it saves and loads with
 
 import keras
 
+from keras_seqcells._checks import check_optional_positive_int, check_positive_int
 from keras_seqcells.layers import layer_for_cell
 
 
-def _check_size(name, value, optional=False):
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        expected = "a positive integer or None" if optional else "a positive integer"
-        raise ValueError(f"Expected `{name}` to be {expected}. Received: {name}={value!r}")
-
-
 def _check_stateful(stateful, batch_size):
-    _check_size("batch_size", batch_size, optional=True)
+    check_optional_positive_int("batch_size", batch_size)
     if stateful and batch_size is None:
         raise ValueError(
             "Expected a fixed `batch_size` with `stateful=True` (the layer keeps one state "
@@ -56,7 +49,7 @@ def one_to_one(cell, input_dim, units, output_dim, name="one_to_one"):
     """
     layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
-        _check_size(arg, value)
+        check_positive_int(arg, value)
     inputs = keras.Input((input_dim,), name="inputs")
     x = keras.layers.Reshape((1, input_dim), name="one_step")(inputs)
     x = layer(units, name=cell)(x)
@@ -99,7 +92,7 @@ def one_to_many(cell, input_dim, units, output_dim, output_steps, name="one_to_m
         ("output_dim", output_dim),
         ("output_steps", output_steps),
     ):
-        _check_size(arg, value)
+        check_positive_int(arg, value)
     inputs = keras.Input((input_dim,), name="inputs")
     x = keras.layers.RepeatVector(output_steps, name="repeat")(inputs)
     x = layer(units, return_sequences=True, name=cell)(x)
@@ -148,8 +141,8 @@ def many_to_one(
     """
     layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
-        _check_size(arg, value)
-    _check_size("timesteps", timesteps, optional=True)
+        check_positive_int(arg, value)
+    check_optional_positive_int("timesteps", timesteps)
     _check_stateful(stateful, batch_size)
     inputs = keras.Input((timesteps, input_dim), batch_size=batch_size, name="inputs")
     x = layer(units, stateful=stateful, name=cell)(inputs)
@@ -200,8 +193,8 @@ def many_to_many(
     """
     layer = layer_for_cell(cell)
     for arg, value in (("input_dim", input_dim), ("units", units), ("output_dim", output_dim)):
-        _check_size(arg, value)
-    _check_size("timesteps", timesteps, optional=True)
+        check_positive_int(arg, value)
+    check_optional_positive_int("timesteps", timesteps)
     _check_stateful(stateful, batch_size)
     inputs = keras.Input((timesteps, input_dim), batch_size=batch_size, name="inputs")
     x = layer(units, return_sequences=True, stateful=stateful, name=cell)(inputs)
@@ -264,9 +257,9 @@ def encoder_decoder(
         ("units", units),
         ("output_dim", output_dim),
     ):
-        _check_size(arg, value)
-    _check_size("source_steps", source_steps, optional=True)
-    _check_size("target_steps", target_steps, optional=True)
+        check_positive_int(arg, value)
+    check_optional_positive_int("source_steps", source_steps)
+    check_optional_positive_int("target_steps", target_steps)
     source = keras.Input((source_steps, source_dim), name="source")
     decoder_inputs = keras.Input((target_steps, target_dim), name="decoder_inputs")
     _, *state = layer(units, return_state=True, name="encoder")(source)

@@ -24,6 +24,7 @@ import zipfile
 
 import keras
 
+from keras_seqcells._checks import check_int_at_least, check_optional_positive_number
 from keras_seqcells.tasks import CELL_LAYERS, TASKS, NextWord, TrainSettings, get_task
 from keras_seqcells.tasks.next_word import generate
 
@@ -451,18 +452,11 @@ def _gradients(args):
         _model_gradients(args)
         return
     for name in ("timesteps", "units", "examples"):
-        value = getattr(args, name)
-        if value < 2:
-            raise ValueError(f"Expected `--{name}` of at least 2. Received: --{name}={value}")
-    if args.init_steps < 0:
-        raise ValueError(
-            f"Expected `--init-steps` of at least 0. Received: --init-steps={args.init_steps}"
-        )
+        check_int_at_least(f"--{name}", getattr(args, name), 2)
+    for name in ("init_steps", "train_steps"):
+        check_int_at_least("--" + name.replace("_", "-"), getattr(args, name), 0)
     for name in ("recurrent_scale", "clipnorm", "clipvalue", "learning_rate"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"Expected `{flag}` to be positive. Received: {flag}={value}")
+        check_optional_positive_number("--" + name.replace("_", "-"), getattr(args, name))
     flows = compare_gradient_flow(
         args.timesteps, args.units, args.examples, args.seed, args.recurrent_scale
     )
@@ -480,7 +474,7 @@ def _gradients(args):
     print(f"gradients: {args.output}")
     if args.init_steps > 0:
         _initialisations(args)
-    if args.train_steps <= 0:
+    if args.train_steps == 0:
         return
     clipping = (
         {"clipvalue": args.clipvalue}

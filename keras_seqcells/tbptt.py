@@ -24,15 +24,12 @@ Example:
 import keras
 import numpy as np
 
+from keras_seqcells._checks import check_positive_int
 from keras_seqcells.stepping import recurrent_layers
 
 
 def _check_chunk_length(chunk_length, timesteps):
-    if isinstance(chunk_length, bool) or not isinstance(chunk_length, int) or chunk_length < 1:
-        raise ValueError(
-            "Expected `chunk_length` to be a positive integer. "
-            f"Received: chunk_length={chunk_length!r}"
-        )
+    check_positive_int("chunk_length", chunk_length)
     if timesteps % chunk_length:
         raise ValueError(
             f"Expected `chunk_length` to divide the number of timesteps ({timesteps}); pad or "
@@ -173,8 +170,7 @@ def fit_truncated_bptt(model, x, y, chunk_length, epochs=1, verbose=0):
     """
     x = _check_sequences("x", x)
     chunks = truncated_bptt_chunks(x, y, chunk_length)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"Expected `epochs` to be a positive integer. Received: epochs={epochs!r}")
+    check_positive_int("epochs", epochs)
     _check_stateful_model(model, x.shape[0])
     if getattr(model, "optimizer", None) is None:
         raise ValueError(

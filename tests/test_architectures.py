@@ -158,11 +158,11 @@ def test_errors():
         ks.many_to_one("rnn", input_dim=3, units=4, output_dim=1)
     with pytest.raises(ValueError, match="Expected `units` to be a positive integer"):
         ks.many_to_many("gru", input_dim=3, units=0, output_dim=1)
-    with pytest.raises(ValueError, match=r"Received: output_steps=2\.5"):
+    with pytest.raises(TypeError, match=r"an integer\. Received: output_steps=2\.5"):
         ks.one_to_many("gru", input_dim=3, units=4, output_dim=1, output_steps=2.5)
     with pytest.raises(ValueError, match="Received: source_steps=-1"):
         ks.encoder_decoder("lstm", 3, 2, 4, 1, source_steps=-1)
-    with pytest.raises(ValueError, match="Received: input_dim=True"):
+    with pytest.raises(TypeError, match="Received: input_dim=True"):
         ks.one_to_one("lstm", input_dim=True, units=4, output_dim=1)
     with pytest.raises(ValueError, match="Expected a fixed `batch_size`"):
         ks.many_to_many("lstm", input_dim=1, units=2, output_dim=1, stateful=True)

@@ -650,7 +650,7 @@ CLI_CASES = [
     CliCase(
         "gradients_one_timestep",
         ["gradients", "--timesteps", "1"],
-        ("--timesteps", "--timesteps=1", "at least 2"),
+        ("--timesteps", "--timesteps=1", "an integer >= 2"),
     ),
 ]
 

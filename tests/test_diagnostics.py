@@ -349,7 +349,7 @@ def test_chrono_init_round_trips_and_converts(layer_class):
 
 
 def test_chrono_init_errors_are_clear():
-    with pytest.raises(ValueError, match=r"T_max > 2\. Received: chrono_init=2"):
+    with pytest.raises(ValueError, match=r"a finite number above 2\. Received: chrono_init=2"):
         ks.LSTM(4, chrono_init=2)
     with pytest.raises(TypeError, match="Received: chrono_init='long'"):
         ks.GRUCell(4, chrono_init="long")

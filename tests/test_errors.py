@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_seqcells as ks
+from keras_seqcells import _checks
 from keras_seqcells.tasks import TrainSettings
 
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
@@ -302,7 +303,7 @@ BAD_ARGUMENTS = {
     "dropout": (ValueError, "to be a float in [0, 1)", 1.0),
     "recurrent_dropout": (TypeError, "to be a float in [0, 1)", "0.1"),
     "seed": (TypeError, "to be an integer or None", 1.5),
-    "chrono_init": (ValueError, "to be None or a number T_max > 2", 2),
+    "chrono_init": (ValueError, "to be a finite number above 2", 2),
     "return_sequences": _FLAG,
     "return_state": (TypeError, "to be a boolean", None),
     "go_backwards": (TypeError, "to be a boolean", 0),
@@ -316,7 +317,7 @@ BAD_ARGUMENTS = {
     "batch_size": (TypeError, "to be an integer", 8.0),
     "patience": (ValueError, "to be a positive integer", -1),
     "learning_rate": (TypeError, "to be a number", "0.01"),
-    "clipnorm": (ValueError, "to be positive", 0.0),
+    "clipnorm": (ValueError, "to be a positive number", 0.0),
     "clipvalue": (TypeError, "to be a number", True),
     "output_dir": (ValueError, "to be a non-empty path", " "),
     "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
@@ -401,3 +402,37 @@ def test_what_keras_accepts_is_accepted(cls):
         output = layer(_zeros(BATCH, TIMESTEPS, FEATURES))
         assert tuple(output.shape) == (BATCH, UNITS)
         assert cls.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+# --------------------------------------------- the shared rules themselves
+@pytest.mark.parametrize(
+    ("check", "value", "error", "message"),
+    [
+        (_checks.check_positive_int, 0, ValueError, "`n` to be a positive integer. Received: n=0"),
+        (_checks.check_positive_int, 2.0, TypeError, "`n` to be an integer. Received: n=2.0"),
+        (_checks.check_positive_int, np.True_, TypeError, "`n` to be an integer"),
+        (_checks.check_optional_positive_int, -1, ValueError, "a positive integer. Received: n=-1"),
+        (_checks.check_positive_number, 0.0, ValueError, "`n` to be a positive number"),
+        (_checks.check_positive_number, float("nan"), ValueError, "Received: n=nan"),
+        (_checks.check_positive_number, "1", TypeError, "`n` to be a number. Received: n='1'"),
+        (_checks.check_optional_positive_number, True, TypeError, "`n` to be a number"),
+    ],
+)
+def test_shared_checks_raise_type_error_for_a_type_and_value_error_for_a_value(
+    check, value, error, message
+):
+    with pytest.raises(error, match=re.escape(message)):
+        check("n", value)
+
+
+def test_shared_checks_return_what_to_store():
+    assert _checks.check_positive_int("n", np.int64(3)) == 3
+    assert type(_checks.check_positive_int("n", np.int64(3))) is int
+    assert _checks.check_optional_positive_int("n", None) is None
+    assert _checks.check_int_at_least("n", 0, 0) == 0
+    with pytest.raises(ValueError, match=re.escape("`n` to be an integer >= 2. Received: n=1")):
+        _checks.check_int_at_least("n", 1, 2)
+    assert _checks.check_positive_number("n", 3) == 3.0
+    assert _checks.check_optional_positive_number("n", None) is None
+    with pytest.raises(ValueError, match=re.escape("a finite number above 2. Received: n=2")):
+        _checks.check_number_above("n", 2, 2)

@@ -235,7 +235,7 @@ def test_predict_inputs_and_options_are_checked():
     for options, message in [
         ({"mode": "one_to_many"}, "Expected `mode` to be one of"),
         ({"reference": "mean"}, "Expected `reference` to be one of"),
-        ({"window": 1}, "Expected `window` to be at least 2"),
+        ({"window": 1}, "Expected `window` to be an integer >= 2"),
         ({"horizon": 0}, "Expected `horizon` to be a positive integer"),
         ({"dropout": 1.0}, r"Expected `dropout` to be a float in \[0, 1\). Received: dropout=1.0"),
     ]:

@@ -204,20 +204,23 @@ def test_bad_sources_are_clear_errors(tmp_path, content, message):
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "error", "message"),
     [
-        ({"prompt": ""}, "`prompt`"),
-        ({"prompt": "  _ "}, "`prompt`"),
-        ({"words": 0}, "`words`"),
-        ({"words": 2.5}, "`words`"),
-        ({"temperature": 0}, "`temperature`"),
-        ({"temperature": -1.0}, "`temperature`"),
-        ({"top_k": 0}, "`top_k`"),
-        ({"top_k": -3}, "`top_k`"),
+        ({"prompt": ""}, ValueError, "`prompt`"),
+        ({"prompt": "  _ "}, ValueError, "`prompt`"),
+        ({"words": 0}, ValueError, "`words` to be a positive integer"),
+        ({"words": 2.5}, TypeError, "`words` to be an integer"),
+        ({"temperature": 0}, ValueError, "`temperature` to be a positive number"),
+        ({"temperature": -1.0}, ValueError, "`temperature`"),
+        ({"temperature": float("inf")}, ValueError, "`temperature`"),
+        ({"temperature": "hot"}, TypeError, "`temperature` to be a number"),
+        ({"top_k": 0}, ValueError, "`top_k`"),
+        ({"top_k": -3}, ValueError, "`top_k`"),
+        ({"top_k": True}, TypeError, "`top_k` to be an integer"),
     ],
 )
-def test_bad_generate_arguments_are_clear_errors(random_model, arguments, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_generate_arguments_are_clear_errors(random_model, arguments, error, message):
+    with pytest.raises(error, match=message):
         generate(random_model, **{"prompt": "the just man", **arguments})
 
 

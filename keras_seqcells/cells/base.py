@@ -9,7 +9,6 @@ on column vectors), so the named weight `W_x<g>` is the transpose of the
 kernel block of gate `<g>`.
 """
 
-import numbers
 from dataclasses import dataclass
 
 import keras
@@ -18,6 +17,7 @@ from keras import ops
 
 from keras_seqcells._checks import (
     check_bool,
+    check_number_above,
     check_optional_int,
     check_positive_int,
     check_rate,
@@ -45,16 +45,7 @@ def check_chrono_init(chrono_init, use_bias):
     """Returns `chrono_init` if it is None or a number above 2, else raises."""
     if chrono_init is None:
         return None
-    if isinstance(chrono_init, (bool, np.bool_)) or not isinstance(chrono_init, numbers.Real):
-        raise TypeError(
-            "Expected `chrono_init` to be None or a number T_max > 2. "
-            f"Received: chrono_init={chrono_init!r}"
-        )
-    if not chrono_init > 2:
-        raise ValueError(
-            "Expected `chrono_init` to be None or a number T_max > 2. "
-            f"Received: chrono_init={chrono_init}"
-        )
+    check_number_above("chrono_init", chrono_init, 2)
     if not use_bias:
         raise ValueError(
             "Expected `use_bias=True` with `chrono_init`, which initialises gate biases. "

@@ -12,6 +12,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_seqcells._checks import check_int_at_least, check_positive_int, check_positive_number
 from keras_seqcells.diagnostics.gradients import gradient_flow
 from keras_seqcells.layers import GRU, LSTM, SimpleRNN
 
@@ -37,8 +38,8 @@ def adding_problem(examples, timesteps, seed=0):
         `inputs`, float32 of shape `(examples, timesteps, 2)` (value, marker),
         and `targets`, float32 of shape `(examples, 1)`.
     """
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 2:
-        raise ValueError(f"Expected `timesteps` to be an integer >= 2. Received: {timesteps=}")
+    check_int_at_least("timesteps", timesteps, 2)
+    check_positive_int("examples", examples)
     rng = np.random.default_rng(seed)
     values = rng.uniform(size=(examples, timesteps))
     markers = np.zeros((examples, timesteps))
@@ -75,10 +76,7 @@ def adding_model(cell, timesteps, units=16, seed=0, recurrent_scale=None, layer_
     options = {"chrono_init": timesteps} if chrono else {}
     options.update(layer_options or {})
     if recurrent_scale is not None:
-        if not recurrent_scale > 0:
-            raise ValueError(
-                f"Expected `recurrent_scale` to be positive. Received: {recurrent_scale=}"
-            )
+        check_positive_number("recurrent_scale", recurrent_scale)
         options["recurrent_initializer"] = keras.initializers.Orthogonal(
             gain=recurrent_scale, seed=seed
         )

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from keras_seqcells._checks import check_optional_positive_int
 from keras_seqcells.layers import portable_graphs
 from keras_seqcells.serving import signatures as sigs
 
@@ -130,16 +131,6 @@ def newest_version(base):
             f"Received: path={os.fspath(base)!r} (no version)"
         )
     return found[-1], pathlib.Path(base) / str(found[-1])
-
-
-def _check_version(version):
-    if version is None:
-        return None
-    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
-        raise ValueError(
-            f"Expected `version` to be a positive integer. Received: version={version!r}"
-        )
-    return version
 
 
 def graph_ops(saved_model_dir):
@@ -364,7 +355,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected `model` to be a keras.Model. Received: model={model!r}")
     base = check_name(path)
-    version = _check_version(version)
+    version = check_optional_positive_int("version", version)
     task = sigs.check_task(task, model)
     if base.is_dir():
         clean_stale(base)

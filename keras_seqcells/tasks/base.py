@@ -10,14 +10,20 @@ beside the baselines and an atomically written `.keras` model.
 
 import contextlib
 import dataclasses
-import numbers
 import pathlib
 import time
 
 import keras
 import numpy as np
 
-from keras_seqcells._checks import check_choice, check_optional_int, check_path, check_positive_int
+from keras_seqcells._checks import (
+    check_choice,
+    check_optional_int,
+    check_optional_positive_number,
+    check_path,
+    check_positive_int,
+    check_positive_number,
+)
 from keras_seqcells.layers import layer_for_cell
 from keras_seqcells.tasks.checkpoints import ResumableTraining
 from keras_seqcells.tasks.data import DataError
@@ -64,14 +70,9 @@ class TrainSettings:
         layer_for_cell(self.cell)
         for name in ("units", "epochs", "batch_size", "patience"):
             setattr(self, name, check_positive_int(name, getattr(self, name)))
-        for name in ("learning_rate", "clipnorm", "clipvalue"):
-            value = getattr(self, name)
-            if value is None and name != "learning_rate":
-                continue
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"Expected `{name}` to be a number. Received: {name}={value!r}")
-            if not value > 0:
-                raise ValueError(f"Expected `{name}` to be positive. Received: {name}={value!r}")
+        self.learning_rate = check_positive_number("learning_rate", self.learning_rate)
+        for name in ("clipnorm", "clipvalue"):
+            setattr(self, name, check_optional_positive_number(name, getattr(self, name)))
         if self.seed is None:
             raise TypeError("Expected `seed` to be an integer. Received: seed=None")
         check_optional_int("seed", self.seed)

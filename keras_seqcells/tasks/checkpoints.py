@@ -13,6 +13,7 @@ import pathlib
 import keras
 import numpy as np
 
+from keras_seqcells._checks import check_int_at_least
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.files import atomic_write, write_json_atomically
 
@@ -83,8 +84,9 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         try:
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
             epoch, files = state["epoch"], state["files"]
-            if state.get("format") != self.FORMAT or not isinstance(epoch, int) or epoch < 0:
-                raise ValueError(f"format {state.get('format')!r}, epoch {epoch!r}")
+            if state.get("format") != self.FORMAT:
+                raise ValueError(f"format {state.get('format')!r}")
+            check_int_at_least("epoch", epoch, 0)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
             raise self._corrupt(f"unreadable state.json ({error})") from None
         for role, entry in files.items():

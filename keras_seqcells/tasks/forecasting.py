@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from keras_seqcells.cells.base import check_rate
+from keras_seqcells._checks import check_int_at_least, check_optional_positive_int, check_rate
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, shipped_path
 from keras_seqcells.tasks.files import save_figure, write_json_atomically
@@ -785,19 +785,13 @@ class Forecasting(Task):
                 f"name. Received: value_column={value_column!r} (pass target={value_column!r})"
             )
         for name, value in (
-            ("window", window),
             ("horizon", horizon),
             ("season", season),
             ("min_epoch_windows", min_epoch_windows),
         ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ValueError(
-                    f"Expected `{name}` to be a positive integer. Received: {name}={value!r}"
-                )
-        if window is not None and window < 2:
-            raise ValueError(f"Expected `window` to be at least 2. Received: window={window}")
+            check_optional_positive_int(name, value)
+        if window is not None:
+            check_int_at_least("window", window, 2)
         for name, value, choices in (
             ("mode", mode, MODES),
             ("reference", reference, (None, *REFERENCES)),

@@ -49,7 +49,6 @@ print(generate(result.model, "the just man", words=20, seed=0))
 
 import dataclasses
 import math
-import numbers
 import re
 
 import keras
@@ -57,7 +56,13 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_seqcells.cells.base import check_rate
+from keras_seqcells._checks import (
+    check_int_at_least,
+    check_optional_positive_int,
+    check_positive_int,
+    check_positive_number,
+    check_rate,
+)
 from keras_seqcells.stepping import ModelStepper, find_layers
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
@@ -309,15 +314,9 @@ class NextWord(Task):
             ("embedding_dim", embedding_dim),
             ("layers", layers),
         ):
-            _check_positive_int(name, value)
-        if sequence_length < 2:
-            raise ValueError(
-                f"Expected `sequence_length` >= 2. Received: sequence_length={sequence_length}"
-            )
-        if max_vocabulary < 2:
-            raise ValueError(
-                f"Expected `max_vocabulary` >= 2. Received: max_vocabulary={max_vocabulary}"
-            )
+            check_positive_int(name, value)
+        check_int_at_least("sequence_length", sequence_length, 2)
+        check_int_at_least("max_vocabulary", max_vocabulary, 2)
         check_rate("dropout", dropout)
         self.sequence_length = sequence_length
         self.min_count = min_count
@@ -369,7 +368,7 @@ class NextWord(Task):
         test = tokens[n_train + n_validation :]
         context = tokens[max(0, n_train + n_validation - self.sequence_length) : n - n_test]
         if limit is not None:
-            keep = _check_positive_int("limit", limit) * self.sequence_length + 1
+            keep = check_positive_int("limit", limit) * self.sequence_length + 1
             train, validation, test = train[:keep], validation[:keep], test[:keep]
         vocabulary = build_vocabulary(train, self.min_count, self.max_vocabulary)
         if len(vocabulary) < 2:
@@ -477,6 +476,7 @@ class NextWord(Task):
             One list per prompt of `(word, probability)` pairs, most likely
             first; `[UNK]` is left out.
         """
+        check_positive_int("top", top)
         if isinstance(inputs, str):
             inputs = [inputs]
         stepper = _Stepper(model)
@@ -493,12 +493,6 @@ class NextWord(Task):
 
 
 # ------------------------------------------------------------------ scoring
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def _check_vocabulary_size(model, data):
     size = model.output_shape[-1]
     if size != data.vocabulary_size:
@@ -697,22 +691,9 @@ def generate(model, prompt, words=20, temperature=1.0, top_k=None, seed=None):
     >>> generate(model, "the just man", words=12, top_k=1)
     ', and the other, and the other, and the other'
     """
-    if isinstance(words, bool) or not isinstance(words, numbers.Integral) or words <= 0:
-        raise ValueError(f"Expected `words` to be a positive integer. Received: words={words!r}")
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, numbers.Real)
-        or not 0 < temperature < math.inf
-    ):
-        raise ValueError(
-            f"Expected `temperature` to be a positive number. Received: temperature={temperature!r}"
-        )
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k <= 0
-    ):
-        raise ValueError(
-            f"Expected `top_k` to be None or a positive integer. Received: top_k={top_k!r}"
-        )
+    check_positive_int("words", words)
+    check_positive_number("temperature", temperature)
+    check_optional_positive_int("top_k", top_k)
     stepper = _Stepper(model)
     logits = stepper.feed(_prompt_ids(stepper.vocabulary, prompt))
     rng = np.random.default_rng(seed)

@@ -45,7 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_seqcells.cells.base import check_rate
+from keras_seqcells._checks import check_rate, is_integer
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, shipped_path, split_indices
 
@@ -266,7 +266,7 @@ def _column_index(value, names, argument):
     """A column given by number (0-based, negative from the end) or by name."""
     if isinstance(value, str) and names is not None and value in names:
         return names.index(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_integer(value):
         raise ValueError(
             f"Expected `{argument}` to be a column number or one of the column names "
             f"{list(names) if names is not None else '(none given: set `column_names`)'}. "

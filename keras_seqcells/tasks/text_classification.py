@@ -24,14 +24,13 @@ import dataclasses
 import io
 import json
 import math
-import numbers
 import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_seqcells.cells.base import check_positive_int, check_rate
+from keras_seqcells._checks import check_positive_int, check_rate, is_integer
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import (
     DataError,
@@ -505,7 +504,7 @@ class TextClassification(Task):
             ("label_column", label_column),
             ("encoding", encoding),
         ):
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            if is_integer(value):
                 value = str(value)  # `--task-option label_column=2` parses as a number
             if not isinstance(value, str) or not value:
                 raise ValueError(
