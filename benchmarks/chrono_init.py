@@ -26,11 +26,8 @@ import pathlib
 import numpy as np
 
 from benchmarks.readme_blocks import write_block
-from keras_seqcells.diagnostics.long_range import (
-    BASELINE_MSE,
-    INITIALISATIONS,
-    train_adding,
-)
+from keras_seqcells.diagnostics.adding import BASELINE_MSE
+from keras_seqcells.diagnostics.long_range import INITIALISATIONS, train_adding
 from keras_seqcells.diagnostics.plots import plot_initialisations
 
 NAMES = {

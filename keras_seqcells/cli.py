@@ -164,7 +164,7 @@ def _add_export_parsers(commands):
 
 
 def _add_diagnostic_parsers(commands):
-    from keras_seqcells.diagnostics.long_range import CELLS
+    from keras_seqcells.diagnostics.adding import CELLS
 
     gates = commands.add_parser(
         "gates", help="heatmaps of every recurrent layer's gates over one input"
@@ -173,10 +173,18 @@ def _add_diagnostic_parsers(commands):
         "model", help="a saved .keras model, e.g. runs/text-classification/model.keras"
     )
     gates.add_argument(
-        "input", help="one input: a text, or comma-separated numbers for a numeric model"
+        "input",
+        help="one input: a text, a prompt for a next-word model, or comma-separated numbers "
+        "for a numeric model (a forecasting window)",
     )
     gates.add_argument(
         "--output", default="gates.png", help="the PNG to write (default: %(default)s)"
+    )
+    gates.add_argument(
+        "--top",
+        type=int,
+        default=3,
+        help="next words shown after each step of a next-word model (default: %(default)s)",
     )
 
     gradients = commands.add_parser(
@@ -375,53 +383,43 @@ def _predict(args):
 
 
 def _gates(args):
+    from keras_seqcells.diagnostics.gates import gate_view
     from keras_seqcells.diagnostics.plots import plot_gates
 
     model = load_model(args.model, argument="MODEL")
-    inputs = args.input
-    if model.inputs[0].dtype != "string":
-        inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
-    traced = plot_gates(model, inputs, args.output)
-    for item in traced:
+    view = gate_view(model, args.input, top=args.top)
+    plot_gates(view, args.output)
+    for item in view.traces:
         means = ", ".join(
             f"{gate} {float(values.mean()):+.3f}" for gate, values in item["gates"].items()
         )
         print(f"{item['name']} ({len(item['labels'])} steps): mean {means}")
-    print(f"steps: {' '.join(traced[0]['labels'])}")
+    print(f"steps: {' '.join(view.labels)}")
+    if view.next_words is not None:
+        print("next words after each step:")
+        for label, words in zip(view.labels, view.next_words, strict=True):
+            print(f"  {label:<12} " + ", ".join(f"{word} {p:.3f}" for word, p in words))
+    if view.values is not None:
+        rows = (" ".join(f"{value:g}" for value in row) for row in view.values)
+        print(f"input values: {', '.join(rows)}")
     print(f"gates: {args.output}")
-
-
-def _parse_numbers(text, features):
-    try:
-        values = [float(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise ValueError(
-            "Expected comma-separated numbers for a model on numeric sequences. "
-            f"Received: input={text!r}"
-        ) from None
-    if not values or len(values) % features:
-        raise ValueError(
-            f"Expected a non-empty list of numbers, a multiple of the model's {features} "
-            f"feature(s). Received: input={text!r}"
-        )
-    return [values[i : i + features] for i in range(0, len(values), features)]
 
 
 def _model_gradients(args):
     import numpy as np
 
+    from keras_seqcells.diagnostics.gates import inputs_from_text
     from keras_seqcells.diagnostics.gradients import gradient_flow
-    from keras_seqcells.diagnostics.plots import _prepare_inputs, _vectorizer, plot_gradient_flow
+    from keras_seqcells.diagnostics.plots import plot_gradient_flow
+    from keras_seqcells.diagnostics.trace import model_example, text_vectorizer
 
     if args.input is None:
         raise ValueError("Expected `--input` with `--model`. Received: --input=None")
     model = load_model(args.model)
-    inputs = args.input
-    if model.inputs[0].dtype != "string":
-        inputs = _parse_numbers(inputs, model.inputs[0].shape[-1])
-    example = _prepare_inputs(model, inputs)
+    inputs = inputs_from_text(model, args.input)
+    example = model_example(model, inputs)
     flows = gradient_flow(model, example)
-    vectorizer = _vectorizer(model)
+    vectorizer = text_vectorizer(model)
     if vectorizer is not None and isinstance(inputs, str):
         # Leave out the trailing padding: masked, its steps reach nothing.
         ids = keras.ops.convert_to_numpy(vectorizer(example))[0]

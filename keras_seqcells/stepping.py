@@ -23,6 +23,7 @@ __all__ = [
     "StepError",
     "find_layers",
     "is_recurrent",
+    "layer_names",
     "recurrent_layers",
     "run_steps",
     "state_hooks",
@@ -108,6 +109,11 @@ def recurrent_layers(model, any_cell=False):
 def find_layers(model, kind):
     """The layers of `model` (not nested) that are instances of `kind`, in order."""
     return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+def layer_names(model):
+    """The names of the layers of `model` (not nested), in order, as errors list them."""
+    return [layer.name for layer in model.layers]
 
 
 def _inbound_layers(layer):

@@ -8,18 +8,16 @@ import pytest
 
 import keras_seqcells as ks
 from keras_seqcells import cli
+from keras_seqcells.diagnostics.adding import adding_problem
+from keras_seqcells.diagnostics.gates import gate_view
 from keras_seqcells.diagnostics.long_range import (
-    adding_problem,
     compare_gradient_flow,
     compare_initialisations,
     short_training_run,
     train_adding,
 )
-from keras_seqcells.diagnostics.plots import (
-    plot_gates,
-    plot_initialisations,
-    trace_model,
-)
+from keras_seqcells.diagnostics.plots import plot_gates, plot_initialisations
+from keras_seqcells.diagnostics.trace import trace_model
 from keras_seqcells.stepping import recurrent_layers
 from keras_seqcells.tasks import TextClassification, TrainSettings
 from tests.cases import CASE_IDS, CASES
@@ -452,9 +450,11 @@ def test_trace_model_follows_the_masked_bidirectional_layer(text_model_path):
 def test_plot_gates_writes_a_png(text_model_path, tmp_path):
     model = keras.saving.load_model(text_model_path, safe_mode=True)
     path = tmp_path / "gates.png"
-    traced = plot_gates(model, "a witty film", path)
+    view = gate_view(model, "a witty film")
+    plot_gates(view, path)
     assert path.read_bytes()[:8] == PNG_SIGNATURE
-    assert len(traced) == 2
+    assert len(view.traces) == 2
+    assert view.next_words is None and view.values is None
     assert [name for name, _, _ in recurrent_layers(model)] == [
         "encoder/forward",
         "encoder/backward",
@@ -465,8 +465,11 @@ def test_gates_of_a_numeric_stacked_model_use_step_numbers(tmp_path):
     model = keras.Sequential(
         [keras.Input((6, 1)), ks.LSTM(3, return_sequences=True, name="low"), ks.SimpleRNN(2)]
     )
-    traced = plot_gates(model, np.arange(6.0), tmp_path / "stacked.png")
+    view = gate_view(model, np.arange(6.0))
+    plot_gates(view, tmp_path / "stacked.png")
+    traced = view.traces
     assert [item["name"] for item in traced] == ["low", "simple_rnn"]
+    np.testing.assert_array_equal(view.values, np.arange(6.0)[:, None])
     assert traced[0]["labels"] == ["1", "2", "3", "4", "5", "6"]
     assert traced[1]["gates"]["h"].shape == (2, 6)
 

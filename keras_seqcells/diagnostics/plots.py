@@ -1,137 +1,12 @@
 """Pictures of what happens inside a model's recurrent layers: gates and gradients."""
 
-import keras
 import numpy as np
-from keras import ops
 
-from keras_seqcells.diagnostics.long_range import BASELINE_MSE
-from keras_seqcells.diagnostics.trace import trace
-from keras_seqcells.stepping import find_layers, recurrent_layers
+from keras_seqcells.diagnostics.adding import BASELINE_MSE
 
 # Value ranges of the gates, for a shared colour scale across plots.
 _UNIT_INTERVAL = ("i", "f", "o", "z", "r", "y")
 _SIGNED_UNIT = ("c_tilde", "h_tilde", "h")
-
-
-def _vectorizer(model):
-    found = find_layers(model, keras.layers.TextVectorization)
-    return found[0] if found else None
-
-
-def _prepare_inputs(model, inputs):
-    """One example as the model takes it: a string, or an array of steps."""
-    if isinstance(inputs, str):
-        if not inputs.strip():
-            raise ValueError(f"Expected a non-empty input text. Received: inputs={inputs!r}")
-        if model.inputs[0].dtype != "string":
-            raise ValueError(
-                "Expected numbers for a model whose input is "
-                f"{model.inputs[0].dtype}, not text. Received: inputs={inputs!r}"
-            )
-        return np.array([inputs])
-    array = np.asarray(inputs, dtype="float32")
-    if array.size == 0:
-        raise ValueError(f"Expected a non-empty input sequence. Received: inputs={inputs!r}")
-    expected = model.inputs[0].shape
-    if array.ndim == len(expected) - 2 and expected[-1] == 1:
-        array = array[..., None]
-    if array.ndim == len(expected) - 1:
-        array = array[None]
-    if array.ndim != len(expected):
-        raise ValueError(
-            f"Expected one input of shape {tuple(expected[1:])}. "
-            f"Received: inputs.shape={np.shape(inputs)}"
-        )
-    return array[:1]
-
-
-def trace_model(model, inputs):
-    """Traces every keras_seqcells recurrent layer of a model on one input.
-
-    For each recurrent layer, a sub-model from the model's input to that
-    layer's input computes what reaches it (its sequence and, when the model
-    masks padding, its mask); `keras_seqcells.trace` then runs the layer on
-    the unmasked steps, which is exactly what the masked layer computes.
-
-    Args:
-        model: a built `keras.Model` with one input (such as a saved task
-            model) containing keras_seqcells recurrent layers, possibly
-            wrapped in `keras.layers.Bidirectional` or stacked.
-        inputs: one example: a string for a model on raw text, or an array of
-            shape `(timesteps, features)` (or `(timesteps,)` for one feature).
-
-    Returns:
-        A list with one dict per recurrent layer (each direction of a
-        bidirectional one): `"name"`, `"gates"` (gate name to a NumPy array of
-        shape `(units, steps)`, steps in input order even for a backward
-        layer) and `"labels"` (one label per step: the token from the model's
-        `TextVectorization` vocabulary when there is one, else the step
-        number).
-
-    Raises:
-        ValueError: if the model has no keras_seqcells recurrent layer, or
-            for an empty input.
-    """
-    layers = recurrent_layers(model)
-    if not layers:
-        raise ValueError(
-            "Expected a model with at least one keras_seqcells recurrent layer (SimpleRNN, "
-            "LSTM or GRU, possibly inside Bidirectional). Received: model "
-            f"{model.name!r} with layers {[layer.name for layer in model.layers]}"
-        )
-    if len(model.inputs) != 1:
-        raise ValueError(
-            "Expected a model with one input. Received: model "
-            f"{model.name!r} with {len(model.inputs)} inputs"
-        )
-    example = _prepare_inputs(model, inputs)
-    vectorizer = _vectorizer(model)
-    tokens = None
-    if vectorizer is not None and isinstance(inputs, str):
-        vocabulary = np.array(vectorizer.get_vocabulary())
-        ids = ops.convert_to_numpy(vectorizer(example))[0]
-        tokens = [str(word) or "[pad]" for word in vocabulary[ids]]
-
-    results = []
-    feeds = {}
-    for name, rnn, outer in layers:
-        if id(outer) not in feeds:
-            node_inputs = outer.input if isinstance(outer.input, list) else [outer.input]
-            sequences = node_inputs[0]
-            masks = [
-                t
-                for t in node_inputs[1:]
-                if t.dtype == "bool" and len(t.shape) == len(sequences.shape) - 1
-            ]
-            sub_model = keras.Model(model.inputs[0], [sequences, *masks[:1]])
-            outputs = sub_model(example, training=False)
-            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            values = ops.convert_to_numpy(outputs[0])
-            steps = np.arange(values.shape[1])
-            if len(outputs) > 1:
-                steps = steps[ops.convert_to_numpy(outputs[1])[0].astype(bool)]
-            feeds[id(outer)] = (values[:, steps], steps, values.shape[1])
-        values, steps, total_steps = feeds[id(outer)]
-        if len(steps) == 0:
-            raise ValueError(
-                f"Expected at least one unmasked step reaching layer {name!r}. "
-                f"Received: inputs={inputs!r}, all of whose steps are masked"
-            )
-        gates = trace(rnn, values)
-        if rnn.go_backwards:
-            gates = {gate: array[:, ::-1] for gate, array in gates.items()}
-        if tokens is not None and len(tokens) == total_steps:
-            labels = [tokens[step] for step in steps]
-        else:
-            labels = [str(step + 1) for step in steps]
-        results.append(
-            {
-                "name": name,
-                "gates": {gate: array[0].T for gate, array in gates.items()},
-                "labels": labels,
-            }
-        )
-    return results
 
 
 def _pyplot():
@@ -143,57 +18,99 @@ def _pyplot():
     return plt
 
 
-def plot_gates(model, inputs, path):
+def _heatmap(figure, axis, gate, values, title, labels):
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    if gate in _UNIT_INTERVAL:
+        scale = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
+    else:
+        bound = 1.0 if gate in _SIGNED_UNIT else max(float(np.abs(values).max()), 1e-6)
+        scale = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
+    image = axis.imshow(values, aspect="auto", interpolation="nearest", **scale)
+    axis.set_title(title, fontsize=9)
+    axis.set_xticks(range(len(labels)))
+    axis.set_xticklabels(labels, rotation=90, fontsize=7)
+    axis.set_ylabel("unit", fontsize=8)
+    axis.tick_params(axis="y", labelsize=7)
+    colour_axis = make_axes_locatable(axis).append_axes("right", size="4%", pad=0.05)
+    figure.colorbar(image, cax=colour_axis)
+
+
+def _context(axis, view, steps):
+    """Draws above a heatmap what the model makes of each step, on the same time axis."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    # The same right-hand margin as the heatmap's colour bar keeps the steps aligned.
+    make_axes_locatable(axis).append_axes("right", size="4%", pad=0.05).axis("off")
+    axis.set_xlim(-0.5, steps - 0.5)
+    axis.set_xticks([])
+    if view.values is not None:
+        for column in range(view.values.shape[1]):
+            axis.plot(np.arange(steps), view.values[:, column], marker=".", linewidth=1)
+        axis.set_ylabel("input", fontsize=8)
+        axis.tick_params(axis="y", labelsize=7)
+        axis.grid(True, alpha=0.3)
+        return
+    axis.set_ylim(0, 1)
+    axis.set_yticks([])
+    axis.set_title("likeliest next words after each step", fontsize=8)
+    for step, words in enumerate(view.next_words):
+        text = "  ".join(f"{word} {probability:.0%}" for word, probability in words)
+        axis.text(step, 0.02, text, rotation=90, ha="center", va="bottom", fontsize=6)
+
+
+def plot_gates(view, path):
     """Draws every gate of every recurrent layer of a model over one input, to a PNG.
 
     One row per recurrent layer (per direction for a bidirectional one), one
     heatmap per gate: units down, steps across, labelled with the input's
     tokens (or step numbers). Gates in [0, 1] (`i`, `f`, `o`, `z`, `r`) share
     one colour scale, values in [-1, 1] (`c_tilde`, `h_tilde`, `h`) another;
-    the LSTM cell state `c` is scaled to its largest magnitude.
+    the LSTM cell state `c` is scaled to its largest magnitude. Above the
+    heatmaps, on the same time axis: the likeliest next words after each
+    step for a next-word model, the input values for a numeric model.
 
     Args:
-        model: a `keras.Model` with keras_seqcells recurrent layers (see
-            `trace_model`).
-        inputs: one example (see `trace_model`).
-        path: where to write the PNG.
+        view: A `keras_seqcells.diagnostics.gates.GateView` (what `gate_view`
+            returns).
+        path: Where to write the PNG.
 
-    Returns:
-        What `trace_model` returns.
+    Example:
+
+    >>> from keras_seqcells.diagnostics.gates import gate_view
+    >>> plot_gates(gate_view(model, "a witty film"), "gates.png")
     """
-    traced = trace_model(model, inputs)
     plt = _pyplot()
+    traced = view.traces
+    context = view.next_words is not None or view.values is not None
     columns = max(len(item["gates"]) for item in traced)
     steps = max(len(item["labels"]) for item in traced)
-    width = max(2.6, 0.32 * steps + 1.2)
+    width = max(2.6, (0.45 if view.next_words is not None else 0.32) * steps + 1.2)
     units = max(next(iter(item["gates"].values())).shape[0] for item in traced)
     height = max(2.0, 0.12 * units + 1.4)
+    context_height = 1.6 if view.next_words is not None else 1.2
+    heights = [context_height] * context + [height] * len(traced)
     figure, axes = plt.subplots(
-        len(traced),
+        len(heights),
         columns,
-        figsize=(width * columns, height * len(traced)),
+        figsize=(width * columns, sum(heights)),
         squeeze=False,
+        gridspec_kw={"height_ratios": heights},
     )
-    for row, item in zip(axes, traced, strict=True):
+    if context:
+        first_steps = len(traced[0]["labels"])
+        for axis in axes[0][: len(traced[0]["gates"])]:
+            _context(axis, view, first_steps)
+        for axis in axes[0][len(traced[0]["gates"]) :]:
+            axis.axis("off")
+    for row, item in zip(axes[int(context) :], traced, strict=True):
         for axis in row[len(item["gates"]) :]:
             axis.axis("off")
         for axis, (gate, values) in zip(row, item["gates"].items(), strict=False):
-            if gate in _UNIT_INTERVAL:
-                scale = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
-            else:
-                bound = 1.0 if gate in _SIGNED_UNIT else max(float(np.abs(values).max()), 1e-6)
-                scale = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
-            image = axis.imshow(values, aspect="auto", interpolation="nearest", **scale)
-            axis.set_title(f"{item['name']}: {gate}", fontsize=9)
-            axis.set_xticks(range(len(item["labels"])))
-            axis.set_xticklabels(item["labels"], rotation=90, fontsize=7)
-            axis.set_ylabel("unit", fontsize=8)
-            axis.tick_params(axis="y", labelsize=7)
-            figure.colorbar(image, ax=axis, fraction=0.046, pad=0.02)
+            _heatmap(figure, axis, gate, values, f"{item['name']}: {gate}", item["labels"])
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
-    return traced
 
 
 def plot_gradient_flow(flows, path, title="||dL/dh_t|| over t"):

@@ -480,16 +480,12 @@ class NextWord(Task):
         if isinstance(inputs, str):
             inputs = [inputs]
         stepper = _Stepper(model)
-        predictions = []
-        for prompt in inputs:
-            logits = stepper.feed(_prompt_ids(stepper.vocabulary, prompt))
-            probabilities = _softmax(logits)
-            order = np.argsort(-probabilities, kind="stable")
-            best = order[order != 0][:top]
-            predictions.append(
-                [(stepper.vocabulary.vocabulary[i], float(probabilities[i])) for i in best]
+        return [
+            _likely_words(
+                stepper.vocabulary, stepper.feed(_prompt_ids(stepper.vocabulary, prompt)), top
             )
-        return predictions
+            for prompt in inputs
+        ]
 
 
 # ------------------------------------------------------------------ scoring
@@ -645,6 +641,46 @@ class _Stepper:
         for token_id in ids:
             logits = self.step(int(token_id))
         return logits
+
+
+def next_words_by_step(model, prompt, top=3):
+    """The `top` likeliest next words after each token of a prompt.
+
+    The model runs one token at a time (see `keras_seqcells.stepping.ModelStepper`)
+    from fresh states, so the words after token `t` are what the model
+    predicts from the prompt's first `t + 1` tokens.
+
+    Args:
+        model: A next-word model (with a `Vocabulary` layer).
+        prompt: A string with at least one word or punctuation mark.
+        top: Number of words per step.
+
+    Returns:
+        `(tokens, predictions)`: the prompt's tokens, and one list per token
+        of `(word, probability)` pairs, most likely first (`[UNK]` left out).
+
+    Example:
+
+    >>> tokens, predictions = next_words_by_step(model, "the just man", top=2)
+    >>> tokens
+    ['the', 'just', 'man']
+    >>> len(predictions), len(predictions[0])
+    (3, 2)
+    """
+    check_positive_int("top", top)
+    stepper = _Stepper(model)
+    ids = _prompt_ids(stepper.vocabulary, prompt)
+    predictions = []
+    for token_id in ids:
+        predictions.append(_likely_words(stepper.vocabulary, stepper.step(token_id), top))
+    return tokenize(prompt), predictions
+
+
+def _likely_words(vocabulary, logits, top):
+    """The `top` likeliest words (without `[UNK]`) after `logits`, with their probabilities."""
+    probabilities = _softmax(logits)
+    order = np.argsort(-probabilities, kind="stable")
+    return [(vocabulary.vocabulary[i], float(probabilities[i])) for i in order[order != 0][:top]]
 
 
 def _softmax(logits):
