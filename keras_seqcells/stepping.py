@@ -23,6 +23,7 @@ __all__ = [
     "StepError",
     "find_layers",
     "is_recurrent",
+    "last_layer_of",
     "layer_names",
     "recurrent_layers",
     "run_steps",
@@ -109,6 +110,12 @@ def recurrent_layers(model, any_cell=False):
 def find_layers(model, kind):
     """The layers of `model` (not nested) that are instances of `kind`, in order."""
     return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+def last_layer_of(model, kind):
+    """The last layer of `model` (not nested) that is an instance of `kind`, or None."""
+    found = find_layers(model, kind)
+    return found[-1] if found else None
 
 
 def layer_names(model):

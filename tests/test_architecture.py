@@ -1,4 +1,4 @@
-"""The package's structure: no import cycle, and Keras internals in one place.
+"""The package's structure: no import cycle, Keras internals in one place, one model walker.
 
 The checks read the source (with `ast`), so they see every import, at module
 level and inside functions, whether or not a test runs that code.
@@ -11,6 +11,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "keras_seqcells"
 
 # The one module allowed to import Keras's private `keras.src`.
 KERAS_INTERNALS = "keras_seqcells._keras_internals"
+
+# The modules allowed to iterate a model's `.layers`: the stepping core, which
+# every other module goes through to find layers.
+LAYER_WALKERS = {
+    "keras_seqcells.stepping",
+    # Exception until the serving export adapters move onto the stepping core.
+    "keras_seqcells.serving.saved_model",
+    "keras_seqcells.serving.serve_check",
+    "keras_seqcells.serving.signatures",
+}
+
+# Builtins that iterate their argument.
+_ITERATING_CALLS = {"list", "tuple", "set", "enumerate", "reversed", "sorted", "zip", "any"}
+_ITERATING_CALLS |= {"all", "filter", "map", "sum", "next", "iter", "dict", "frozenset"}
 
 
 def _module_name(path):
@@ -132,3 +146,43 @@ def test_keras_private_modules_are_imported_in_one_module_only():
                 importers.add(module)
     assert importers <= {KERAS_INTERNALS}
     assert KERAS_INTERNALS in importers
+
+
+def _iterated_layers(tree):
+    """Line numbers where the code iterates something's `.layers`."""
+    lines = []
+
+    def is_layers(node):
+        return isinstance(node, ast.Attribute) and node.attr == "layers"
+
+    def iterated(node):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            return [node.iter]
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in _ITERATING_CALLS:
+            return node.args
+        if isinstance(node, ast.Starred):
+            return [node.value]
+        return []
+
+    for node in ast.walk(tree):
+        lines += [value.lineno for value in iterated(node) if is_layers(value)]
+    return sorted(lines)
+
+
+def test_layer_walk_detection_sees_loops_comprehensions_and_calls():
+    source = (
+        "for layer in model.layers: pass\n"
+        "names = [layer.name for layer in model.layers]\n"
+        "pairs = enumerate(inner.layers)\n"
+        "count = len(model.layers)\n"
+    )
+    assert _iterated_layers(ast.parse(source)) == [1, 2, 3]
+
+
+def test_only_the_stepping_core_walks_a_models_layers():
+    walkers = {module: _iterated_layers(tree) for module, tree in TREES.items()}
+    outside = {
+        module: lines for module, lines in walkers.items() if lines and module not in LAYER_WALKERS
+    }
+    assert outside == {}
+    assert walkers["keras_seqcells.stepping"]

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_seqcells._checks import check_path, check_positive_int
-from keras_seqcells.stepping import recurrent_layers
+from keras_seqcells.stepping import layer_names, recurrent_layers
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -156,7 +156,7 @@ class GradientNormLogger(keras.callbacks.Callback):
                 "Expected a model with at least one keras_seqcells recurrent layer "
                 "(such as keras_seqcells.LSTM, possibly inside keras.layers.Bidirectional). "
                 f"Received: model={model.name!r} with layers "
-                f"{[layer.name for layer in model.layers]}"
+                f"{layer_names(model)}"
             )
         self._check_probe_shapes(model)
         self._splits = self._build_splits(model, layers)

@@ -63,7 +63,7 @@ from keras_seqcells._checks import (
     check_positive_number,
     check_rate,
 )
-from keras_seqcells.stepping import ModelStepper, find_layers
+from keras_seqcells.stepping import ModelStepper, find_layers, layer_names
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
 
@@ -219,7 +219,7 @@ def vocabulary_layer(model):
         return found[0]
     raise ValueError(
         "Expected `model` to be a next-word model with a `Vocabulary` layer. "
-        f"Received: model={model.name!r} (layers: {[layer.name for layer in model.layers]})"
+        f"Received: model={model.name!r} (layers: {layer_names(model)})"
     )
 
 

@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_rate, is_integer
+from keras_seqcells.stepping import last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, shipped_path, split_indices
 
@@ -671,9 +672,9 @@ def sentence_strings(sentences):
 
 def tag_names(model):
     """The tag names of a tagger (those of its `TagProbabilities` layer)."""
-    for layer in reversed(model.layers):
-        if isinstance(layer, TagProbabilities):
-            return layer.tags
+    probabilities = last_layer_of(model, TagProbabilities)
+    if probabilities is not None:
+        return probabilities.tags
     raise ValueError(
         "Expected a tagging model with a `TagProbabilities` output layer. Received: "
         f"model={model.name!r} (no such layer)"

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_positive_int, check_rate, is_integer
+from keras_seqcells.stepping import find_layers, last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import (
     DataError,
@@ -112,9 +113,9 @@ def class_names(model):
     A model without a `ClassProbabilities` layer (saved by an earlier version)
     has one sigmoid output: negative or positive.
     """
-    for layer in reversed(model.layers):
-        if isinstance(layer, ClassProbabilities):
-            return layer.classes
+    probabilities = last_layer_of(model, ClassProbabilities)
+    if probabilities is not None:
+        return probabilities.classes
     if model.output_shape[-1] == 1:
         return LABELS
     raise ValueError(
@@ -732,10 +733,10 @@ def check_texts(texts):
 
 def sequence_length_of(model):
     """Tokens a text classifier keeps per text (its vectorizer's output length)."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.TextVectorization):
-            return int(layer.get_config()["output_sequence_length"])
-    return None
+    vectorizers = find_layers(model, keras.layers.TextVectorization)
+    if not vectorizers:
+        return None
+    return int(vectorizers[0].get_config()["output_sequence_length"])
 
 
 def class_probabilities(model, texts, batch_size=256):
