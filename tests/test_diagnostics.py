@@ -1,6 +1,7 @@
 """Gradient flow (BPTT norms), chrono initialisation, gate heatmaps and their commands."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -18,8 +19,9 @@ from keras_seqcells.diagnostics.long_range import (
 )
 from keras_seqcells.diagnostics.plots import plot_gates, plot_initialisations
 from keras_seqcells.diagnostics.trace import trace_model
-from keras_seqcells.stepping import recurrent_layers
-from keras_seqcells.tasks import TextClassification, TrainSettings
+from keras_seqcells.stepping import ModelStepper, recurrent_layers
+from keras_seqcells.tasks import Forecasting, NextWord, Tagging, TextClassification, TrainSettings
+from keras_seqcells.tasks.tagging import TaggedData
 from tests.cases import CASE_IDS, CASES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -485,6 +487,145 @@ def test_gates_errors_are_clear():
         trace_model(model, "   ")
     with pytest.raises(ValueError, match="not text"):
         trace_model(model, "a film")
+
+
+def _softmax(logits):
+    logits = np.asarray(logits, dtype="float64")
+    probabilities = np.exp(logits - logits.max())
+    return probabilities / probabilities.sum()
+
+
+@pytest.fixture(scope="module")
+def next_word_model():
+    keras.utils.set_random_seed(0)
+    task = NextWord(sequence_length=4, embedding_dim=4)
+    data = task.load_data(limit=40)
+    return task.build_model(data, TrainSettings(cell="lstm", units=3, seed=1))
+
+
+def test_next_word_gates_show_the_stepper_s_next_words(next_word_model, tmp_path):
+    prompt = "the just man is"
+    view = gate_view(next_word_model, prompt, top=3)
+    plot_gates(view, tmp_path / "next_word.png")
+    assert (tmp_path / "next_word.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert view.labels == ["the", "just", "man", "is"]
+    assert set(view.traces[0]["gates"]) == {"i", "f", "c_tilde", "c", "o", "h"}
+    vocabulary = next_word_model.get_layer("vocabulary")
+    ids = vocabulary.ids(view.labels)
+    # The words after each step are the stepping core's predictions, one token at a time...
+    stepper = ModelStepper(next_word_model)
+    states = stepper.initial_state(batch_size=1)
+    whole = keras.ops.convert_to_numpy(next_word_model(np.array([ids], dtype="int32")))[0]
+    assert len(view.next_words) == len(ids)
+    for step, (token_id, words) in enumerate(zip(ids, view.next_words, strict=True)):
+        logits, states = stepper.step(keras.ops.convert_to_tensor([token_id], "int32"), states)
+        probabilities = _softmax(keras.ops.convert_to_numpy(logits)[0])
+        order = np.argsort(-probabilities, kind="stable")
+        best = order[order != 0][:3]
+        assert [word for word, _ in words] == [vocabulary.vocabulary[i] for i in best]
+        np.testing.assert_allclose([p for _, p in words], probabilities[best], rtol=1e-5)
+        # ...which are what the whole model predicts after the same words.
+        np.testing.assert_allclose(probabilities, _softmax(whole[step]), atol=1e-5)
+    # The last hidden state of the trace is the stepper's.
+    np.testing.assert_allclose(
+        view.traces[-1]["gates"]["h"][:, -1],
+        keras.ops.convert_to_numpy(states[0])[0],
+        atol=1e-5,
+    )
+
+
+def test_forecasting_gates_show_the_window_values(tmp_path):
+    task = Forecasting(window=6, horizon=2, reference="season", min_epoch_windows=1)
+    data = task.load_data("airline-passengers")
+    model = task.build_model(data, TrainSettings(cell="gru", units=3, output_dir="unused"))
+    length = model.inputs[0].shape[1]
+    assert length == 12  # a season of 12 months: the encoder sees the last 6
+    values = np.arange(100.0, 100.0 + length)
+    view = gate_view(model, ",".join(f"{value:g}" for value in values))
+    plot_gates(view, tmp_path / "forecast.png")
+    assert (tmp_path / "forecast.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert view.labels == ["1", "2", "3", "4", "5", "6"]
+    np.testing.assert_array_equal(view.values, values[-6:, None])
+    assert view.next_words is None
+    with pytest.raises(ValueError, match=r"Expected one input of shape \(12, 1\)"):
+        gate_view(model, "1,2,3")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_gates_of_every_cell(case, tmp_path):
+    model = keras.Sequential([keras.Input((5, 2)), case.layer(3), keras.layers.Dense(1)])
+    inputs = np.linspace(-1.0, 1.0, 10, dtype="float32").reshape(5, 2)
+    view = gate_view(model, inputs)
+    plot_gates(view, tmp_path / "gates.png")
+    assert (tmp_path / "gates.png").read_bytes()[:8] == PNG_SIGNATURE
+    gates = ks.trace(model.layers[0], inputs[None])
+    assert set(view.traces[0]["gates"]) == set(gates)
+    for gate, values in gates.items():
+        np.testing.assert_allclose(view.traces[0]["gates"][gate], values[0].T, atol=1e-6)
+    np.testing.assert_array_equal(view.values, inputs)
+
+
+def _tagging_model():
+    sentences = [("the", "dog", "runs"), ("a", "cat", "sleeps")]
+    tags = [np.array([0, 1, 2], dtype="int32")] * 2
+    data = TaggedData(sentences, tags, sentences, tags, sentences, tags, ("DET", "NOUN", "VERB"))
+    task = Tagging(max_length=6, embedding_dim=4, feature_bins=8, feature_dim=2)
+    return task.build_model(data, TrainSettings(cell="simple_rnn", units=3, output_dir="unused"))
+
+
+def _forecasting_model():
+    task = Forecasting(window=6, horizon=2, reference="last", min_epoch_windows=1)
+    data = task.load_data("airline-passengers")
+    return task.build_model(data, TrainSettings(cell="lstm", units=3, output_dir="unused"))
+
+
+def test_gates_command_on_a_tiny_model_of_every_task(
+    text_model_path, next_word_model, tmp_path, capsys
+):
+    models = {"text-classification": keras.saving.load_model(text_model_path, safe_mode=True)}
+    models["tagging"] = _tagging_model()
+    models["next-word"] = next_word_model
+    models["forecasting"] = _forecasting_model()
+    inputs = {
+        "text-classification": "a witty film",
+        "tagging": "the dog sleeps",
+        "next-word": "the just man",
+        "forecasting": "1,2,3,4,5,6",
+    }
+    for task, model in models.items():
+        model_path = tmp_path / f"{task}.keras"
+        model.save(model_path)
+        png = tmp_path / f"{task}.png"
+        assert cli.main(["gates", str(model_path), inputs[task], "--output", str(png)]) == 0
+        out = capsys.readouterr().out
+        assert png.read_bytes()[:8] == PNG_SIGNATURE, task
+        assert f"gates: {png}" in out
+        if task == "next-word":
+            assert "steps: the just man" in out and "next words after each step:" in out
+            expected = gate_view(model, inputs[task], top=3).next_words
+            for token, words in zip(["the", "just", "man"], expected, strict=True):
+                line = f"  {token:<12} " + ", ".join(f"{word} {p:.3f}" for word, p in words)
+                assert line in out.splitlines()
+        elif task == "forecasting":
+            assert "input values: 1, 2, 3, 4, 5, 6" in out
+        elif task == "tagging":
+            assert "steps: the dog sleeps" in out
+        else:
+            assert re.search(r"steps: a \S+ film\n", out)  # "witty" may be out of vocabulary
+
+
+def test_gates_input_errors_are_clear(next_word_model):
+    with pytest.raises(ValueError, match="Expected a prompt with words"):
+        gate_view(next_word_model, " ")
+    with pytest.raises(TypeError, match="Expected a prompt"):
+        gate_view(next_word_model, [1, 2])
+    with pytest.raises(ValueError, match="`top` to be a positive integer"):
+        gate_view(next_word_model, "the man", top=0)
+    model = keras.Sequential([keras.Input((None, 2)), ks.GRU(2)])
+    with pytest.raises(ValueError, match="a multiple of the model's 2 feature"):
+        gate_view(model, "1,2,3")
+    with pytest.raises(ValueError, match="comma-separated numbers"):
+        gate_view(model, "one,two")
 
 
 # ------------------------------------------------------------------ commands

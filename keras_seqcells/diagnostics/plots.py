@@ -19,6 +19,7 @@ def _pyplot():
 
 
 def _heatmap(figure, axis, gate, values, title, labels):
+    from matplotlib.ticker import MaxNLocator
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     if gate in _UNIT_INTERVAL:
@@ -31,6 +32,7 @@ def _heatmap(figure, axis, gate, values, title, labels):
     axis.set_xticks(range(len(labels)))
     axis.set_xticklabels(labels, rotation=90, fontsize=7)
     axis.set_ylabel("unit", fontsize=8)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.tick_params(axis="y", labelsize=7)
     colour_axis = make_axes_locatable(axis).append_axes("right", size="4%", pad=0.05)
     figure.colorbar(image, cax=colour_axis)
