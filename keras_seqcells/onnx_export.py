@@ -36,6 +36,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_seqcells._checks import check_bool, check_optional_positive_int
 from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
 
 OPSET = 17
@@ -751,17 +752,8 @@ def _graph_inputs(graph, model, sequence_length, streaming):
 def build_onnx_model(model, sequence_length=None, streaming=False):
     """Returns the `onnx.ModelProto` that `export_onnx` writes (see there)."""
     onnx = _onnx()
-    if sequence_length is not None and (
-        isinstance(sequence_length, bool)
-        or not isinstance(sequence_length, int)
-        or sequence_length < 1
-    ):
-        raise ValueError(
-            f"Expected `sequence_length` to be None or a positive integer. "
-            f"Received: sequence_length={sequence_length!r}"
-        )
-    if streaming not in (True, False):
-        raise TypeError(f"Expected `streaming` to be a boolean. Received: streaming={streaming!r}")
+    sequence_length = check_optional_positive_int("sequence_length", sequence_length)
+    streaming = check_bool("streaming", streaming)
     if streaming and sequence_length not in (None, 1):
         raise ValueError(
             "Expected `sequence_length=None` with `streaming=True` (a streaming graph takes one "

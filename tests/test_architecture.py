@@ -17,9 +17,12 @@ KERAS_INTERNALS = "keras_seqcells._keras_internals"
 LAYER_WALKERS = {
     "keras_seqcells.stepping",
     # Exception until the serving export adapters move onto the stepping core.
-    "keras_seqcells.serving.saved_model",
-    "keras_seqcells.serving.serve_check",
     "keras_seqcells.serving.signatures",
+    # Exceptions: the converters translate every layer of a model or stack in
+    # turn (an ONNX graph, a PyTorch module), which the stepping core does not
+    # offer; they find no layer by kind.
+    "keras_seqcells.onnx_export",
+    "keras_seqcells.convert_torch",
 }
 
 # Builtins that iterate their argument.
