@@ -28,7 +28,7 @@ from keras_seqcells._checks import (
 )
 from keras_seqcells._keras_internals import DropoutRNNCell, variables_in_own_dtype
 
-# Re-exported: the tasks import these checks from here.
+# Re-exported: the cell modules import these checks from here.
 __all__ = [
     "CellWeight",
     "Recurrence",
