@@ -16,6 +16,8 @@ from keras_seqcells.cells import (
     CellWeight,
     GRUCell,
     LSTMCell,
+    MinGRUCell,
+    MinLSTMCell,
     Recurrence,
     RecurrentCell,
     SimpleRNNCell,
@@ -23,7 +25,7 @@ from keras_seqcells.cells import (
 from keras_seqcells.convert import from_keras, to_keras
 from keras_seqcells.convert_torch import from_torch, to_torch
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
-from keras_seqcells.layers import GRU, LSTM, RNN, SimpleRNN
+from keras_seqcells.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, SimpleRNN
 from keras_seqcells.onnx_export import export_onnx
 
 __version__ = "0.1.0"
@@ -110,6 +112,10 @@ __all__ = [
     "GRUCell",
     "GradientNormLogger",
     "LSTMCell",
+    "MinGRU",
+    "MinGRUCell",
+    "MinLSTM",
+    "MinLSTMCell",
     "Recurrence",
     "RecurrentCell",
     "SimpleRNN",

@@ -15,6 +15,7 @@ from keras_seqcells.layers.loops import (
     state_hooks,
 )
 from keras_seqcells.layers.lstm import LSTM
+from keras_seqcells.layers.minimal import MinGRU, MinimalRNN, MinLSTM
 from keras_seqcells.layers.simple_rnn import SimpleRNN
 
 #: The layer of each cell name, as tasks, builders and the command line spell it.
@@ -37,6 +38,9 @@ __all__ = [
     "RNN",
     "CellLayer",
     "CudnnCapableRNN",
+    "MinGRU",
+    "MinLSTM",
+    "MinimalRNN",
     "SeqCellRNN",
     "SimpleRNN",
     "StateHook",

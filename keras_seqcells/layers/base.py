@@ -360,10 +360,16 @@ class CellLayer(SeqCellRNN):
         super().__init__(self.cell_class(units, **cell_arguments), **kwargs)
 
     def __getattr__(self, name):
-        # The cell's own arguments read as the layer's, as `units` does.
-        cell = self.__dict__.get("cell")
+        # The cell's own arguments read as the layer's, as `units` does. On
+        # torch the cell, a sub-layer, lives in the Module's `_modules`.
+        cell = self.__dict__.get("cell", (self.__dict__.get("_modules") or {}).get("cell"))
+        if name == "cell" and cell is not None:
+            return cell
         if cell is not None and not name.startswith("_") and hasattr(cell, name):
             return getattr(cell, name)
+        parent = getattr(super(), "__getattr__", None)
+        if parent is not None:
+            return parent(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
