@@ -46,3 +46,11 @@ CASES = [
 ]
 
 CASE_IDS = [case.id for case in CASES]
+
+# Cells whose gates do not read h_{t-1} (no recurrent kernel): the shared
+# checks of `layer_test_helper.py` run on them in `test_minimal_cells.py`;
+# their reference is `tests/reference_minimal.py`.
+MIN_CASES = [
+    CellCase("min_gru", ks.MinGRUCell, ks.MinGRU),
+    CellCase("min_lstm", ks.MinLSTMCell, ks.MinLSTM),
+]

@@ -108,6 +108,9 @@ class MinimalRNN(CellLayer):
             log_a, log_b = ops.flip(log_a, axis=1), ops.flip(log_b, axis=1)
             step_mask = None if step_mask is None else ops.flip(step_mask, axis=1)
         log_decay, log_from_inputs = ops.associative_scan(_combine, (log_a, log_b), axis=1)
+        # TensorFlow's scan loses the static shape inside a traced function.
+        log_decay = ops.reshape(log_decay, ops.shape(log_a))
+        log_from_inputs = ops.reshape(log_from_inputs, ops.shape(log_b))
         h_0 = ops.expand_dims(ops.cast(initial_state[0], cell.state_dtype), 1)
         states = ops.exp(log_from_inputs) + ops.exp(log_decay) * h_0
         outputs = states
