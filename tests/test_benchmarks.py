@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from benchmarks import keras_own_tests, rnn, task_results
+from benchmarks import keras_own_tests, min_rnn, rnn, task_results
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -21,6 +21,20 @@ def test_quick_benchmark_writes_results(tmp_path):
     peak_rows = [row for row in rows if row["peak_gflops"]]
     assert {row["measure"] for row in peak_rows} == {"infer B=1", "infer B=256", "H 64", "H 256"}
     assert (tmp_path / "rnn.png").stat().st_size > 0
+
+
+def test_min_rnn_benchmark_table_has_every_layer_at_every_length():
+    rows = min_rnn.measure(timesteps=(3, 5), rounds=1, batch=2, features=3, units=4, warmup=1)
+    assert [(row["timesteps"], row["implementation"]) for row in rows] == [
+        (t, name) for t in (3, 5) for name in min_rnn.IMPLEMENTATIONS
+    ]
+    assert all(row["seconds"] > 0 and row["ratio"] > 0 for row in rows)
+    assert all(row["ratio"] == 1.0 for row in rows if row["implementation"] == min_rnn.REFERENCE)
+    text = min_rnn.table(rows, "a test machine", "python -m benchmarks.min_rnn --quick")
+    lines = text.splitlines()
+    assert lines[2] == "| T | layer | ms / step | ratio |"
+    assert sum(line.startswith("| 5 | ") for line in lines) == len(min_rnn.IMPLEMENTATIONS)
+    assert "loaded 2-core machine" in lines[0] and "at T = 5" in lines[-1]
 
 
 def test_speed_results_and_readme_block_per_backend():
