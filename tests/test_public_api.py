@@ -25,6 +25,8 @@ EQUATION_SYMBOLS = {
     "SimpleRNN": ["h_t", "h_{t-1}", "x_t", "y_t", "W_hh", "W_xh", "b_h"],
     "LSTM": ["i_t", "f_t", "C~_t", "C_t", "o_t", "h_t", "h_{t-1}", "x_t"],
     "GRU": ["z_t", "r_t", "h~_t", "h_t", "h_{t-1}", "x_t"],
+    "MinGRU": ["z_t", "h~_t", "h_t", "h_{t-1}", "x_t", "g(a)"],
+    "MinLSTM": ["f_t", "i_t", "f'_t", "i'_t", "h~_t", "h_t", "h_{t-1}", "x_t", "g(a)"],
 }
 
 
