@@ -239,11 +239,20 @@ def test_the_layer_runs_the_scan_unless_told_or_hooked(case, monkeypatch):
     x = _rng(case.id, "paths").normal(size=(BATCH, 6, INPUT_DIM)).astype("float32")
     layer = case.layer(UNITS, return_sequences=True)
     assert layer.parallel == "auto"
-    layer(x)
-    assert combined, "the default layer did not run the parallel scan"
+    expected = _numpy(layer(x))
+    assert bool(combined) == minimal.on_accelerator()
+    monkeypatch.setattr(minimal, "on_accelerator", lambda: True)
+    combined.clear()
+    np.testing.assert_allclose(_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
+    assert combined, "'auto' on an accelerator did not run the parallel scan"
     combined.clear()
     case.layer(UNITS, parallel=False)(x)
     assert not combined
+    monkeypatch.setattr(minimal, "on_accelerator", lambda: False)
+    case.layer(UNITS)(x)
+    assert not combined, "'auto' on a CPU runs the step loop"
+    case.layer(UNITS, parallel=True)(x)
+    assert combined
     with pytest.raises(ValueError, match="Expected `parallel` to be one of"):
         case.layer(UNITS, parallel="yes")
 
@@ -255,7 +264,7 @@ def test_the_layer_runs_the_scan_unless_told_or_hooked(case, monkeypatch):
 def test_gradient_flow_steps_and_equals_the_parallel_paths_input_gradients(case, monkeypatch):
     import tensorflow as tf
 
-    layer = case.layer(UNITS, return_sequences=True)
+    layer = case.layer(UNITS, return_sequences=True, parallel=True)
     x = tf.constant(_rng(case.id, "flow").normal(size=(BATCH, 7, INPUT_DIM)).astype("float32"))
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -274,8 +283,10 @@ def test_gradient_flow_steps_and_equals_the_parallel_paths_input_gradients(case,
 
 @pytest.mark.tensorflow_only(reason="a tf.function with an open number of steps")
 @with_case
-def test_an_unknown_number_of_steps_runs_the_loop_or_is_refused(case):
+def test_an_unknown_number_of_steps_runs_the_loop_or_is_refused(case, monkeypatch):
     import tensorflow as tf
+
+    monkeypatch.setattr(minimal, "on_accelerator", lambda: True)
 
     x = _rng(case.id, "open").normal(size=(BATCH, 5, INPUT_DIM)).astype("float32")
     spec = [tf.TensorSpec((None, None, INPUT_DIM))]
@@ -358,7 +369,8 @@ def test_export_step_signature_equals_the_whole_sequence(case, tmp_path, monkeyp
     ks.export(model, "saved_models/min", xla=False)
     loaded = tf.saved_model.load("saved_models/min/1")
     x = _rng(case.id, "export").normal(size=(2, 7, INPUT_DIM)).astype("float32")
-    whole = _numpy(model(x))  # eager, a known number of steps: the parallel scan
+    model.get_layer("rnn").parallel = True  # eager, a known number of steps: the scan
+    whole = _numpy(model(x))
     state = loaded.signatures["initial_state"](batch_size=tf.constant(2))
     assert sorted(state) == ["state_h"]
     stepped = []

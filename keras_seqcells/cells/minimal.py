@@ -113,8 +113,8 @@ class MinGRUCell(_MinimalCell):
     `h_t = a_t ⊙ h_{t-1} + b_t` with `a_t = 1 - z_t` and `b_t = z_t ⊙ h~_t`
     depending on `x_t` only. `step` computes it one step at a time (the cell
     inside `keras.layers.RNN`, `keras_seqcells.trace`, the SavedModel `step`
-    signature); the `MinGRU` layer computes whole sequences with a parallel
-    scan in log space (`log_coefficients`).
+    signature); the `MinGRU` layer can compute whole sequences with a
+    parallel scan in log space instead (`log_coefficients`).
 
     Weights (Keras's fused layout, gate order z, h; no recurrent kernel):
 
@@ -189,8 +189,9 @@ class MinLSTMCell(_MinimalCell):
     Unlike the LSTM, there is no cell state and no output gate: the state is
     `[h]`, the output `h_t`, and no gate reads `h_{t-1}`, so
     `h_t = a_t ⊙ h_{t-1} + b_t` with `a_t = f'_t`, `b_t = i'_t ⊙ h~_t`.
-    `step` computes it one step at a time; the `MinLSTM` layer computes whole
-    sequences with a parallel scan in log space (`log_coefficients`).
+    `step` computes it one step at a time; the `MinLSTM` layer can compute
+    whole sequences with a parallel scan in log space instead
+    (`log_coefficients`).
 
     Weights (Keras's fused layout, gate order f, i, h; no recurrent kernel):
 

@@ -1,5 +1,7 @@
 """The MinGRU and MinLSTM layers: a parallel scan over the sequence, or the step loop."""
 
+import functools
+
 import keras
 from keras import ops
 
@@ -11,6 +13,31 @@ from keras_seqcells.layers.loops import _FAST_PATH, active_hook, dropped_out
 # `log 0` of a masked step's `b_t`: finite, so that `logaddexp` of two of them
 # and its gradient stay finite (exp of it is exactly 0 in float32 and float64).
 _LOG_ZERO = -1e30
+
+
+@functools.cache
+def on_accelerator():
+    """Whether the Keras backend computes on a GPU or TPU (not on the CPU alone).
+
+    `parallel="auto"` runs the parallel scan there only: on CPUs the step loop
+    measured faster (see `benchmarks/min_rnn.py`).
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return any(
+            device.device_type in ("GPU", "TPU") for device in tf.config.list_logical_devices()
+        )
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
 
 
 def _combine(earlier, later):
@@ -50,12 +77,18 @@ class MinimalRNN(CellLayer):
 
     Which path runs, by `parallel`:
 
-    - `"auto"` (default): the parallel path in training and inference when
-      the number of steps is known when the layer runs (traced), the step
-      loop otherwise (e.g. a `tf.function` whose input signature leaves the
-      number of steps open: Keras's scan needs it);
-    - True: the parallel path, and a `ValueError` where the number of
-      steps is not known;
+    - `"auto"` (default): on a GPU or TPU (`on_accelerator()`), the
+      parallel path in training and inference whenever the number of steps
+      is known when the layer runs (traced), the step loop otherwise (e.g. a
+      `tf.function` whose input signature leaves the number of steps open:
+      Keras's scan needs it). On a CPU alone, the step loop: there the
+      scan's `O(log T)` levels of slicing, interleaving and log-space
+      arithmetic measured 3-6 times slower than the loop, whose minGRU and
+      minLSTM steps are elementwise only (a training step at T = 128,
+      B = 32, H = 128, on TensorFlow and on JAX; `benchmarks/min_rnn.py`).
+      The scan's advantage is the paper's, on GPUs, for long sequences;
+    - True: the parallel path on any device, and a `ValueError` where the
+      number of steps is not known;
     - False: always the step loop (the cell's `step`, on the layers' fast
       loop).
 
@@ -72,6 +105,8 @@ class MinimalRNN(CellLayer):
 
     def _runs_parallel(self, sequences):
         if not _FAST_PATH[0] or self.parallel is False or active_hook(self) is not None:
+            return False
+        if self.parallel == "auto" and not on_accelerator():
             return False
         if sequences.shape[1] is not None:
             return True
@@ -145,15 +180,17 @@ class MinGRU(MinimalRNN):
         h~_t = g(W_xh x_t + b_h)
         h_t  = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h~_t
 
-    No gate reads `h_{t-1}`, so the whole sequence is computed at once by a
-    parallel scan in log space (`log(1 - z_t) = -softplus(k_z)`,
+    No gate reads `h_{t-1}`, so the whole sequence can be computed at once by
+    a parallel scan in log space (`log(1 - z_t) = -softplus(k_z)`,
     `log(z_t ⊙ h~_t) = -softplus(-k_z) + log g(k_h)`); `MinimalRNN`
-    describes that path, its masking, and when it runs.
+    describes that path, its masking, and when it runs (by default on a GPU
+    or TPU only).
 
     Args:
         units: Positive integer, dimensionality of the state and output.
-        parallel: `"auto"` (default), True or False: when the parallel scan
-            runs instead of the step loop (see `MinimalRNN`).
+        parallel: `"auto"` (default: the parallel scan on a GPU or TPU, the
+            step loop on a CPU), True (always the scan) or False (always the
+            step loop); see `MinimalRNN`.
         **kwargs: The arguments of `MinGRUCell` (`use_bias`,
             `kernel_initializer`, `dropout`, ...), of `keras.layers.RNN`
             (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
@@ -190,15 +227,17 @@ class MinLSTM(MinimalRNN):
         f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)
         h_t  = f'_t ⊙ h_{t-1} + i'_t ⊙ h~_t
 
-    No gate reads `h_{t-1}`, so the whole sequence is computed at once by a
-    parallel scan in log space (with `d = softplus(-k_f) - softplus(-k_i)`,
+    No gate reads `h_{t-1}`, so the whole sequence can be computed at once by
+    a parallel scan in log space (with `d = softplus(-k_f) - softplus(-k_i)`,
     `log f'_t = -softplus(d)` and `log i'_t = -softplus(-d)`); `MinimalRNN`
-    describes that path, its masking, and when it runs.
+    describes that path, its masking, and when it runs (by default on a GPU
+    or TPU only).
 
     Args:
         units: Positive integer, dimensionality of the state and output.
-        parallel: `"auto"` (default), True or False: when the parallel scan
-            runs instead of the step loop (see `MinimalRNN`).
+        parallel: `"auto"` (default: the parallel scan on a GPU or TPU, the
+            step loop on a CPU), True (always the scan) or False (always the
+            step loop); see `MinimalRNN`.
         **kwargs: The arguments of `MinLSTMCell` (`use_bias`,
             `kernel_initializer`, `dropout`, ...), of `keras.layers.RNN`
             (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
