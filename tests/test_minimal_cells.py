@@ -299,6 +299,17 @@ def test_an_unknown_number_of_steps_runs_the_loop_or_is_refused(case, monkeypatc
         tf.function(forced, input_signature=spec)(x)
 
 
+@with_case
+def test_stateful_scan_carries_the_state_from_call_to_call(case):
+    _, loop = _twins(case, 8, return_sequences=True)
+    stateful = case.layer(UNITS, parallel=True, stateful=True, return_sequences=True)
+    stateful.build((BATCH, 8, INPUT_DIM))
+    stateful.set_weights(loop.get_weights())
+    x = _rng(case.id, "stateful").normal(size=(BATCH, 8, INPUT_DIM)).astype("float32")
+    halves = [_numpy(stateful(x[:, :5])), _numpy(stateful(x[:, 5:]))]
+    np.testing.assert_allclose(np.concatenate(halves, axis=1), _numpy(loop(x)), atol=1e-5)
+
+
 def test_mixed_precision_keeps_the_scan_state_in_float32():
     layer = ks.MinLSTM(UNITS, return_sequences=True, return_state=True, dtype="mixed_float16")
     x = _rng("mixed").normal(size=(BATCH, 6, INPUT_DIM)).astype("float32")
