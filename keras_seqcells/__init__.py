@@ -14,10 +14,15 @@ from keras_seqcells.architectures import (
 )
 from keras_seqcells.cells import (
     CellWeight,
+    CIFGLSTMCell,
     GRUCell,
+    LayerNormGRUCell,
+    LayerNormLSTMCell,
+    LayerNormSimpleRNNCell,
     LSTMCell,
     MinGRUCell,
     MinLSTMCell,
+    PeepholeLSTMCell,
     Recurrence,
     RecurrentCell,
     SimpleRNNCell,
@@ -25,7 +30,19 @@ from keras_seqcells.cells import (
 from keras_seqcells.convert import from_keras, to_keras
 from keras_seqcells.convert_torch import from_torch, to_torch
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
-from keras_seqcells.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, SimpleRNN
+from keras_seqcells.layers import (
+    CIFGLSTM,
+    GRU,
+    LSTM,
+    RNN,
+    LayerNormGRU,
+    LayerNormLSTM,
+    LayerNormSimpleRNN,
+    MinGRU,
+    MinLSTM,
+    PeepholeLSTM,
+    SimpleRNN,
+)
 from keras_seqcells.onnx_export import export_onnx
 
 __version__ = "0.1.0"
@@ -105,17 +122,27 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
 
 
 __all__ = [
+    "CIFGLSTM",
     "GRU",
     "LSTM",
     "RNN",
+    "CIFGLSTMCell",
     "CellWeight",
     "GRUCell",
     "GradientNormLogger",
     "LSTMCell",
+    "LayerNormGRU",
+    "LayerNormGRUCell",
+    "LayerNormLSTM",
+    "LayerNormLSTMCell",
+    "LayerNormSimpleRNN",
+    "LayerNormSimpleRNNCell",
     "MinGRU",
     "MinGRUCell",
     "MinLSTM",
     "MinLSTMCell",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
     "Recurrence",
     "RecurrentCell",
     "SimpleRNN",

@@ -102,6 +102,15 @@ def check_rate(name, value):
     return float(value)
 
 
+def check_positive_float(name, value):
+    """Returns `value` as a float if it is a real number above 0, else raises."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Expected `{name}` to be a positive float. Received: {name}={value!r}")
+    if not value > 0.0:
+        raise ValueError(f"Expected `{name}` to be a positive float. Received: {name}={value}")
+    return float(value)
+
+
 def check_bool(name, value):
     """Returns `value` as a Python bool if it is one (or a NumPy bool), else raises TypeError.
 

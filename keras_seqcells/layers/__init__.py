@@ -17,6 +17,13 @@ from keras_seqcells.layers.loops import (
 from keras_seqcells.layers.lstm import LSTM
 from keras_seqcells.layers.minimal import MinGRU, MinimalRNN, MinLSTM
 from keras_seqcells.layers.simple_rnn import SimpleRNN
+from keras_seqcells.layers.variants import (
+    CIFGLSTM,
+    LayerNormGRU,
+    LayerNormLSTM,
+    LayerNormSimpleRNN,
+    PeepholeLSTM,
+)
 
 #: The layer of each cell name, as tasks, builders and the command line spell it.
 CELL_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
@@ -33,14 +40,19 @@ def layer_for_cell(cell):
 
 __all__ = [
     "CELL_LAYERS",
+    "CIFGLSTM",
     "GRU",
     "LSTM",
     "RNN",
     "CellLayer",
     "CudnnCapableRNN",
+    "LayerNormGRU",
+    "LayerNormLSTM",
+    "LayerNormSimpleRNN",
     "MinGRU",
     "MinLSTM",
     "MinimalRNN",
+    "PeepholeLSTM",
     "SeqCellRNN",
     "SimpleRNN",
     "StateHook",
