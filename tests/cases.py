@@ -37,13 +37,28 @@ class CellCase:
         return self.kwargs.get("output_units")
 
 
-CASES = [
+# The three cells of the specification: the checks against Keras's own layers
+# (parity, `from_keras`/`to_keras`, cuDNN, Keras's own tests) apply to these.
+SPEC_CASES = [
     CellCase("simple_rnn", ks.SimpleRNNCell, ks.SimpleRNN),
     CellCase("simple_rnn_head", ks.SimpleRNNCell, ks.SimpleRNN, {"output_units": 3}),
     CellCase("lstm", ks.LSTMCell, ks.LSTM),
     CellCase("gru_reset_after", ks.GRUCell, ks.GRU, {"reset_after": True}),
     CellCase("gru_reset_before", ks.GRUCell, ks.GRU, {"reset_after": False}),
 ]
+
+# Cells built on the public cell API beyond the specification's three.
+VARIANT_CASES = [
+    CellCase("layer_norm_lstm", ks.LayerNormLSTMCell, ks.LayerNormLSTM),
+    CellCase("layer_norm_simple_rnn", ks.LayerNormSimpleRNNCell, ks.LayerNormSimpleRNN),
+    CellCase("layer_norm_gru", ks.LayerNormGRUCell, ks.LayerNormGRU),
+    CellCase("peephole_lstm", ks.PeepholeLSTMCell, ks.PeepholeLSTM),
+    CellCase("cifg_lstm", ks.CIFGLSTMCell, ks.CIFGLSTM),
+]
+
+# Every cell: the shared checks (reference, fast paths, gradients, features,
+# serialization, mixed precision, diagnostics) run over these.
+CASES = SPEC_CASES + VARIANT_CASES
 
 CASE_IDS = [case.id for case in CASES]
 

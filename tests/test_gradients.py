@@ -12,7 +12,16 @@ BATCH, TIMESTEPS, INPUT_DIM, UNITS = 2, 5, 3, 4
 EPS = 1e-6
 RTOL, ATOL = 1e-6, 1e-8
 
-KINDS = {ks.SimpleRNNCell: "simple_rnn", ks.LSTMCell: "lstm", ks.GRUCell: "gru"}
+KINDS = {
+    ks.SimpleRNNCell: "simple_rnn",
+    ks.LSTMCell: "lstm",
+    ks.GRUCell: "gru",
+    ks.LayerNormLSTMCell: "layer_norm_lstm",
+    ks.LayerNormSimpleRNNCell: "layer_norm_simple_rnn",
+    ks.LayerNormGRUCell: "layer_norm_gru",
+    ks.PeepholeLSTMCell: "peephole_lstm",
+    ks.CIFGLSTMCell: "cifg_lstm",
+}
 
 
 def central_differences(loss, value, set_value):

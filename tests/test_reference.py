@@ -13,7 +13,16 @@ from tests.cases import CASE_IDS, CASES, FLOAT64
 
 BATCH, INPUT_DIM, UNITS = 3, 3, 4
 
-KINDS = {ks.SimpleRNNCell: "simple_rnn", ks.LSTMCell: "lstm", ks.GRUCell: "gru"}
+KINDS = {
+    ks.SimpleRNNCell: "simple_rnn",
+    ks.LSTMCell: "lstm",
+    ks.GRUCell: "gru",
+    ks.LayerNormLSTMCell: "layer_norm_lstm",
+    ks.LayerNormSimpleRNNCell: "layer_norm_simple_rnn",
+    ks.LayerNormGRUCell: "layer_norm_gru",
+    ks.PeepholeLSTMCell: "peephole_lstm",
+    ks.CIFGLSTMCell: "cifg_lstm",
+}
 
 # Options the cell accepts; "activation" swaps a different activation in.
 OPTIONS = ["default", "no_bias", "activation"]
@@ -21,10 +30,18 @@ OTHER_ACTIVATION = {
     "simple_rnn": {"activation": "relu"},
     "lstm": {"recurrent_activation": "hard_sigmoid"},
     "gru": {"recurrent_activation": "hard_sigmoid"},
+    "layer_norm_lstm": {"recurrent_activation": "hard_sigmoid"},
+    "layer_norm_simple_rnn": {"activation": "relu"},
+    "layer_norm_gru": {"recurrent_activation": "hard_sigmoid"},
+    "peephole_lstm": {"recurrent_activation": "hard_sigmoid"},
+    "cifg_lstm": {"recurrent_activation": "hard_sigmoid"},
 }
 REFERENCE_OPTIONS = ("activation", "recurrent_activation", "reset_after")
 
 DTYPES = {"float64": 1e-10, "float32": 1e-5}
+# A layer norm divides by the standard deviation of a few values (4 units
+# here), which scales float32 rounding up; float64 keeps 1e-10.
+LAYER_NORM_FLOAT32 = 1e-4
 
 # Sequence lengths. The layer runs every length with every option; the generic
 # RNN and `trace` run the longest one with the default options only.
@@ -46,6 +63,8 @@ class Problem:
         self.reference_options = {k: v for k, v in merged.items() if k in REFERENCE_OPTIONS}
         self.dtype = dtype
         self.atol = DTYPES[dtype]
+        if dtype == "float32" and self.kind.startswith("layer_norm"):
+            self.atol = LAYER_NORM_FLOAT32
         self.rng = np.random.default_rng(zlib.crc32(f"{case.id}/{option}/{dtype}".encode()))
         shapes = reference.weight_shapes(
             self.kind,
