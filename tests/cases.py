@@ -60,6 +60,15 @@ VARIANT_CASES = [
 # serialization, mixed precision, diagnostics) run over these.
 CASES = SPEC_CASES + VARIANT_CASES
 
+# `CASES` as pytest params with the variant cases marked slow, for the checks
+# of the layers' shared machinery (loops, RNN features, export, diagnostics),
+# which every cell runs through unchanged: by default the variants run through
+# their own equations (test_reference, test_gradients, test_cell_variants).
+CASE_PARAMS = [
+    *SPEC_CASES,
+    *(pytest.param(case, id=case.id, marks=pytest.mark.slow) for case in VARIANT_CASES),
+]
+
 CASE_IDS = [case.id for case in CASES]
 
 # Cells whose gates do not read h_{t-1} (no recurrent kernel): the shared

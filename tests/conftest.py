@@ -5,7 +5,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import pytest
 
-from tests.cases import CASE_IDS, CASES
+from tests.cases import CASE_IDS, CASE_PARAMS
 
 
 def backend_skip_reason(marks, backend):
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(params=CASES, ids=CASE_IDS)
+@pytest.fixture(params=CASE_PARAMS, ids=CASE_IDS)
 def case(request):
     return request.param
 

@@ -42,9 +42,17 @@ def test_step_export_equals_the_whole_sequence(case, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fresh_process_round_trip(tmp_path_factory):
+def fresh_process_round_trip(request, tmp_path_factory):
+    # One fresh process loads the models of every selected case (the variant
+    # cases only when the slow tests run).
+    selected = {
+        item.callspec.params["case"].id
+        for item in request.session.items
+        if item.originalname == "test_keras_file_loads_in_fresh_process"
+    }
     directory = tmp_path_factory.mktemp("keras_files")
-    expected = helper.save_models_for_fresh_process(CASES, directory)
+    cases = [case for case in CASES if case.id in selected]
+    expected = helper.save_models_for_fresh_process(cases, directory)
     return expected, helper.predictions_in_fresh_process(directory)
 
 

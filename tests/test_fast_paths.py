@@ -18,7 +18,7 @@ import pytest
 
 import keras_seqcells as ks
 from keras_seqcells.layers import loops as ks_loops
-from tests.cases import CASE_IDS, CASES, FLOAT64
+from tests.cases import CASE_IDS, CASE_PARAMS, FLOAT64
 from tests.test_reference import BATCH, INPUT_DIM, UNITS, Problem
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"
@@ -33,7 +33,7 @@ MASK = np.array(
     ]
 )
 
-with_case = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+with_case = pytest.mark.parametrize("case", CASE_PARAMS, ids=CASE_IDS)
 with_path = pytest.mark.parametrize("path", PATHS)
 
 

@@ -9,6 +9,8 @@ BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
 # Largest absolute difference allowed from the float32 result: float16 keeps 11
 # significant bits, bfloat16 only 8.
 POLICIES = {"mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
+# Epochs beyond the first three that training may take to change the weights.
+MORE_EPOCHS = 5
 
 
 def _dtype(x):
@@ -103,10 +105,22 @@ def test_small_model_trains_with_finite_loss(case, policy):
     before = [w.copy() for w in recurrent.get_weights()]
     targets = np.random.default_rng(4).standard_normal((BATCH, 1)).astype("float32")
 
-    history = model.fit(_inputs(), targets, batch_size=BATCH, epochs=3, verbose=0)
+    losses = model.fit(_inputs(), targets, batch_size=BATCH, epochs=3, verbose=0).history["loss"]
+    # Under mixed_float16 Keras's dynamic loss scaling skips the steps whose
+    # scaled gradients overflow float16 while it halves the scale. A layer norm
+    # of W_h h_0 = 0 (zero variance) scales gradients by 1/sqrt(epsilon), about
+    # 32, so the layer-normalised cells skip a few more first steps.
+    for _ in range(MORE_EPOCHS):
+        if _changed(recurrent.get_weights(), before):
+            break
+        losses += model.fit(_inputs(), targets, batch_size=BATCH, verbose=0).history["loss"]
 
-    assert np.all(np.isfinite(history.history["loss"]))
+    assert np.all(np.isfinite(losses))
     _assert_float32_variables(recurrent)
     after = recurrent.get_weights()
     assert all(np.all(np.isfinite(w)) for w in after)
-    assert any(not np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+    assert _changed(after, before)
+
+
+def _changed(weights, before):
+    return any(not np.array_equal(a, b) for a, b in zip(weights, before, strict=True))
