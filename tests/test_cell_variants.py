@@ -261,3 +261,33 @@ def test_variant_layers_take_cell_and_rnn_arguments():
     assert isinstance(ks.PeepholeLSTM(UNITS).cell, ks.PeepholeLSTMCell)
     assert isinstance(ks.LayerNormSimpleRNN(UNITS).cell, ks.LayerNormSimpleRNNCell)
     assert isinstance(ks.LayerNormGRU(UNITS).cell, ks.LayerNormGRUCell)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "layer_class",
+    [ks.LayerNormLSTM, ks.LayerNormSimpleRNN, ks.LayerNormGRU],
+    ids=lambda layer_class: layer_class.__name__,
+)
+def test_layer_norm_under_mixed_precision_keeps_float32_statistics(layer_class, policy):
+    """Half-precision products, float32 layer norms and states: close to float32."""
+    tolerance = {"mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}[policy]
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(BATCH, TIMESTEPS, INPUT_DIM)).astype("float32")
+    full = layer_class(UNITS, return_sequences=True, return_state=True)
+    full.build((BATCH, None, INPUT_DIM))
+    weights = _random_named_weights(full.cell, rng)
+    full.cell.set_named_weights(weights)
+    expected = full(x)
+    keras.config.set_dtype_policy(policy)
+    half = layer_class(UNITS, return_sequences=True, return_state=True)
+    half.build((BATCH, None, INPUT_DIM))
+    half.cell.set_named_weights(weights)
+    result = half(x)
+    gates = half.cell.gates(x[:, 0], [np.zeros((BATCH, UNITS), "float32")] * len(result[1:]))
+    assert {keras.backend.standardize_dtype(g.dtype) for g in gates.values()} == {"float32"}
+    assert [keras.backend.standardize_dtype(s.dtype) for s in result[1:]] == ["float32"] * len(
+        result[1:]
+    )
+    for got, want in zip(result, expected, strict=True):
+        np.testing.assert_allclose(_numpy(ops.cast(got, "float32")), _numpy(want), atol=tolerance)
