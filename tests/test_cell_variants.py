@@ -291,3 +291,26 @@ def test_layer_norm_under_mixed_precision_keeps_float32_statistics(layer_class, 
     )
     for got, want in zip(result, expected, strict=True):
         np.testing.assert_allclose(_numpy(ops.cast(got, "float32")), _numpy(want), atol=tolerance)
+
+
+@with_variant
+def test_variants_run_step_by_step_as_over_the_sequence(case):
+    """The stepping core (`ModelStepper`, behind the export `step` signature)."""
+    from keras_seqcells.stepping import ModelStepper
+
+    rng = np.random.default_rng(8)
+    model = keras.Sequential(
+        [
+            keras.Input((TIMESTEPS, INPUT_DIM)),
+            case.layer(UNITS, return_sequences=True),
+            keras.layers.Dense(2),
+        ]
+    )
+    x = rng.normal(size=(BATCH, TIMESTEPS, INPUT_DIM)).astype("float32")
+    expected = _numpy(model(x))
+    stepper = ModelStepper(model)
+    assert len(stepper.state_names) == len(case.cell().state_names)
+    states = stepper.initial_state(batch_size=BATCH)
+    for t in range(TIMESTEPS):
+        y_t, states = stepper.step(x[:, t], states)
+        np.testing.assert_allclose(_numpy(y_t), expected[:, t], rtol=1e-5, atol=1e-6)

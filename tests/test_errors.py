@@ -14,6 +14,18 @@ from keras_seqcells.tasks import TrainSettings
 BATCH, TIMESTEPS, FEATURES, UNITS = 2, 5, 3, 4
 
 CLASSES = [ks.SimpleRNNCell, ks.LSTMCell, ks.GRUCell, ks.SimpleRNN, ks.LSTM, ks.GRU]
+CLASSES += [
+    ks.LayerNormLSTMCell,
+    ks.LayerNormSimpleRNNCell,
+    ks.LayerNormGRUCell,
+    ks.PeepholeLSTMCell,
+    ks.CIFGLSTMCell,
+    ks.LayerNormLSTM,
+    ks.LayerNormSimpleRNN,
+    ks.LayerNormGRU,
+    ks.PeepholeLSTM,
+    ks.CIFGLSTM,
+]
 CLASS_IDS = [cls.__name__ for cls in CLASSES]
 
 
@@ -321,6 +333,13 @@ BAD_ARGUMENTS = {
     "clipvalue": (TypeError, "to be a number", True),
     "output_dir": (ValueError, "to be a non-empty path", " "),
     "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
+    "norm_gamma_initializer": (ValueError, "to be a Keras initializer", "onez"),
+    "norm_beta_initializer": (ValueError, "to be a Keras initializer", 1),
+    "norm_epsilon": (ValueError, "to be a positive float", 0.0),
+    "layernorm_epsilon": (TypeError, "to be a positive float", "1e-5"),
+    "gamma_initializer": (ValueError, "to be a Keras initializer", "unit"),
+    "gamma_regularizer": (ValueError, "to be a Keras regularizer", "l3"),
+    "gamma_constraint": (ValueError, "to be a Keras constraint", "positive"),
 }
 
 # Where a class's argument has a bad value or message of its own.
