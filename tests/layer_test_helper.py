@@ -137,7 +137,9 @@ def check_trace_and_gradient_flow(case):
     assert "h" in gates
     assert all(values.shape[:2] == (BATCH, TIMESTEPS) for values in gates.values())
     assert np.all(np.isfinite(np.concatenate([v.reshape(-1) for v in gates.values()])))
-    flow = ks.gradient_flow(layer, x)
+    # A loss with targets: the sum of a softmax head's outputs is constant.
+    targets = np.random.default_rng(1).uniform(size=(BATCH, output_width(case)))
+    flow = ks.gradient_flow(layer, x, targets.astype("float32"))
     assert sorted(flow) == sorted([*layer.cell.state_names, "x", "loss"])
     assert all(flow[name].shape == (TIMESTEPS,) for name in layer.cell.state_names)
     assert flow["h"][-1] > 0
