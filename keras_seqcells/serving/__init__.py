@@ -10,8 +10,18 @@ session, not TensorFlow Serving's own loader), runs the example requests,
 checks REST bodies and a gRPC `PredictRequest` round trip (no server), and
 runs `saved_model_cli` and `tf.saved_model.load` in fresh processes without
 keras_seqcells. See `saved_models/README.md` for serving them.
+
+What each task's signatures take and return is its export adapter's (see
+`keras_seqcells.serving.adapters`): the task modules register theirs, and a
+model built by a task keeps the task's name (`TaskModel`).
 """
 
+from keras_seqcells.serving.adapters import (
+    ExportAdapter,
+    TaskModel,
+    adapter_for,
+    register_adapter,
+)
 from keras_seqcells.serving.saved_model import (
     check_graph,
     export,
@@ -21,18 +31,33 @@ from keras_seqcells.serving.saved_model import (
     versions,
 )
 from keras_seqcells.serving.serve_check import ServeCheckError, serve_check
-from keras_seqcells.serving.signatures import EXPORT_TASKS, StepError, detect_task
+from keras_seqcells.serving.signatures import StepError, detect_task
+
+
+def __getattr__(name):
+    # Read from the registry when asked for: the task modules register their
+    # adapters when they are imported, which this package does only then.
+    if name == "EXPORT_TASKS":
+        from keras_seqcells.serving.adapters import export_tasks
+
+        return export_tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EXPORT_TASKS",
+    "ExportAdapter",
     "ServeCheckError",
     "StepError",
+    "TaskModel",
+    "adapter_for",
     "check_graph",
     "detect_task",
     "export",
     "model_folder",
     "newest_version",
     "read_examples",
+    "register_adapter",
     "serve_check",
     "versions",
 ]

@@ -32,6 +32,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_seqcells._checks import check_optional_positive_int
 from keras_seqcells.layers import portable_graphs
 from keras_seqcells.serving import signatures as sigs
+from keras_seqcells.serving.adapters import adapter_for
 
 #: Operations that call back into Python: a graph holding them cannot be served.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
@@ -318,7 +319,8 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
       `tokens`, `tags`, `probabilities` and `lengths` (tagging); `prompt` to
       `probabilities`, `top_words` and `top_probabilities` (next word);
       `window` (float32, `(batch, window)`) to `forecast` (forecasting); the
-      model's own input and output names for any other model.
+      model's own input and output names for any other model (each task's
+      export adapter says which; see `keras_seqcells.serving.adapters`).
     - `serving_xla`: the same with its numeric part compiled by XLA (needs
       `--xla_cpu_compilation_enabled=true` in TensorFlow Serving on CPU).
     - `step` and `initial_state`, where the model runs one step at a time:
@@ -334,9 +336,11 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
             `model_folder(root, name)` for a model name that comes from
             outside.
         version: The version number; by default one above the highest one.
-        task: The task whose signatures to export (`"text-classification"`,
-            `"forecasting"`, `"tagging"`, `"next-word"` or `"generic"`); by
-            default recognised from the model.
+        task: The name of the export adapter whose signatures to export
+            (`"text-classification"`, `"forecasting"`, `"tagging"`,
+            `"next-word"`, `"generic"` or one registered with
+            `register_adapter`); by default the task the model was built by
+            (see `keras_seqcells.serving.adapters.adapter_for`).
         overwrite: Whether an existing `version` may be replaced.
         xla: Whether to add the `serving_xla` signature.
         top: Number of `top_words` of a next-word model.
@@ -356,7 +360,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
         raise TypeError(f"Expected `model` to be a keras.Model. Received: model={model!r}")
     base = check_name(path)
     version = check_optional_positive_int("version", version)
-    task = sigs.check_task(task, model)
+    adapter = adapter_for(model, task)
     if base.is_dir():
         clean_stale(base)
     if version is None:
@@ -368,7 +372,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
             f"Expected a new version under {os.fspath(base)!r}. Received: version={version} "
             "(exists; pass overwrite=True to replace it)"
         )
-    signatures = sigs.build_signatures(model, task, xla=xla, top=top)
+    signatures = sigs.build_signatures(model, adapter, xla=xla, top=top)
     base.mkdir(parents=True, exist_ok=True)
     # Not an integer name, so that TF Serving never picks it up.
     temporary = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{_owner()}-", dir=base))
@@ -385,7 +389,7 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
         examples.write_text(
             json.dumps(
                 {
-                    "task": task,
+                    "task": adapter.name,
                     "signatures": signatures.examples,
                     "step": signatures.step_example,
                     "notes": signatures.notes,

@@ -39,12 +39,12 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.util import deprecation
 
-from keras_seqcells.serving import signatures as sigs
+from keras_seqcells.serving.adapters import adapter_named
+from keras_seqcells.serving.comparison import ServeCheckError
+from keras_seqcells.serving.comparison import compare as _compare
+from keras_seqcells.serving.comparison import compare_outputs as _compare_outputs
+from keras_seqcells.serving.comparison import decoded as _decoded
 from keras_seqcells.serving.saved_model import newest_version, read_examples
-
-
-class ServeCheckError(Exception):
-    """An export fails a serving check."""
 
 
 def check_files(version_dir):
@@ -296,95 +296,24 @@ def parse_request(request, signature):
 
 
 # -------------------------------------------------------------- comparisons
-def _decoded(array):
-    array = np.asarray(array, dtype=object)
-    return np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else v, otypes=[object])(array)
-
-
-def _compare(what, got, expected, rtol=1e-5, atol=1e-6):
-    got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape != expected.shape:
-        raise ServeCheckError(
-            f"Expected {what} of shape {expected.shape}. Received: shape {got.shape}"
-        )
-    if got.dtype.kind in "OSU" or expected.dtype.kind in "OSU":
-        got, expected = _decoded(got), _decoded(expected)
-        equal = got.size == 0 or bool(np.all(got == expected))
-        if not equal:
-            raise ServeCheckError(f"Expected {what} {expected.tolist()}. Received: {got.tolist()}")
-        return
-    if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        worst = float(np.max(np.abs(got.astype("float64") - expected.astype("float64"))))
-        raise ServeCheckError(
-            f"Expected {what} equal within float32 rounding. Largest difference: {worst:g}"
-        )
-
-
-def _compare_outputs(what, got, expected, names=None):
-    for name in names or sorted(expected):
-        _compare(f"{what} output {name!r}", got[name], expected[name])
-
-
 def keras_answers(model, task, feed, top=5):
-    """What the Keras model (the task's Python code) answers to a request."""
-    if task == sigs.TEXT_CLASSIFICATION:
-        from keras_seqcells.tasks.text_classification import TextClassification
+    """What the Keras model (the task's Python code) answers to a request.
 
-        answers = TextClassification().predict(model, list(feed["text"]))
-        return {
-            "label": np.array([label for label, _ in answers], dtype=object),
-            "probabilities": np.array([list(p.values()) for _, p in answers], dtype="float32"),
-        }
-    if task == sigs.TAGGING:
-        from keras_seqcells.tasks.tagging import Tagging
+    Args:
+        model: The Keras model.
+        task: The name of the export's adapter (recorded with the export).
+        feed: A `serving_default` request, `{input name: list}`.
+        top: Number of best candidates, where the task ranks some.
 
-        return {"tags": Tagging().predict(model, list(feed["sentence"]))}
-    if task == sigs.NEXT_WORD:
-        from keras_seqcells.tasks.next_word import NextWord
-
-        answers = NextWord().predict(model, list(feed["prompt"]), top=top)
-        return {
-            "top_words": np.array([[w for w, _ in row] for row in answers], dtype=object),
-            "top_probabilities": np.array([[p for _, p in row] for row in answers]),
-        }
-    if task == sigs.FORECASTING:
-        from keras_seqcells.tasks.forecasting import forecast
-
-        return {"forecast": forecast(model, np.asarray(feed["window"], "float32")[..., None])}
-    inputs = [np.asarray(feed[t.name]) for t in model.inputs]
-    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-    names = sigs._output_names(model)
-    if isinstance(outputs, dict):
-        return {name: outputs[name] for name in names}
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return dict(zip(names, outputs, strict=True))
+    Returns:
+        `{output name: array}`, as `compare_with_keras` takes it.
+    """
+    return adapter_named(task).keras_answers(model, feed, top=top)
 
 
 def compare_with_keras(task, got, expected):
-    """Compares a `serving_default` answer with `keras_answers`."""
-    if task == sigs.TEXT_CLASSIFICATION:
-        _compare("label", got["label"], expected["label"])
-        _compare("probabilities", got["probabilities"], expected["probabilities"])
-    elif task == sigs.TAGGING:
-        for row, pairs in enumerate(expected["tags"]):
-            n = int(got["lengths"][row])
-            _compare(f"tokens of sentence {row}", got["tokens"][row, :n], [t for t, _ in pairs])
-            _compare(f"tags of sentence {row}", got["tags"][row, :n], [tag for _, tag in pairs])
-    elif task == sigs.NEXT_WORD:
-        _compare("top_probabilities", got["top_probabilities"], expected["top_probabilities"])
-        words = _decoded(got["top_words"])
-        same = words == expected["top_words"]
-        # Words whose probabilities tie within rounding may come in either order.
-        probabilities = expected["top_probabilities"]
-        tied = np.zeros_like(same)
-        tied[:, 1:] |= np.isclose(probabilities[:, 1:], probabilities[:, :-1], rtol=1e-5)
-        tied[:, :-1] |= np.isclose(probabilities[:, :-1], probabilities[:, 1:], rtol=1e-5)
-        if not np.all(same | tied):
-            raise ServeCheckError(
-                f"Expected top_words {expected['top_words'].tolist()}. Received: {words.tolist()}"
-            )
-    else:
-        _compare_outputs("Keras", got, expected)
+    """Compares a `serving_default` answer with `keras_answers`; ServeCheckError if they differ."""
+    adapter_named(task).compare_with_keras(got, expected)
 
 
 # ------------------------------------------------------- other processes

@@ -61,6 +61,8 @@ import pandas as pd
 import tensorflow as tf
 
 from keras_seqcells._checks import check_int_at_least, check_optional_positive_int, check_rate
+from keras_seqcells.serving.adapters import TaskModel, register_adapter
+from keras_seqcells.serving.adapters.forecasting import ForecastingAdapter
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, shipped_path
 from keras_seqcells.tasks.files import save_figure, write_json_atomically
@@ -1016,10 +1018,11 @@ class Forecasting(Task):
         units = layers.Rescaling(*_scaling(target_std, target_mean), name="unscale")(scaled)
         shape = (horizon,) if n_targets == 1 else (horizon, n_targets)
         forecast_output = layers.Reshape(shape, name="forecast")(units)
-        return keras.Model(
+        return TaskModel(
             inputs,
             {"forecast": forecast_output, "scaled": scaled},
             name=f"forecaster_{settings.cell}",
+            task_name=self.name,
         )
 
     def _many_to_many_model(self, data, settings):
@@ -1069,10 +1072,11 @@ class Forecasting(Task):
         steps = layers.Rescaling(std, mean, name="steps")(change)
         last = layers.Cropping1D((window - skipped - 1, 0), name="last_step")(steps)
         forecast_output = layers.Flatten(name="forecast")(last)
-        return keras.Model(
+        return TaskModel(
             inputs,
             {"forecast": forecast_output, "steps": steps},
             name=f"forecaster_{settings.cell}",
+            task_name=self.name,
         )
 
     def compile(self, model, settings):
@@ -1355,7 +1359,12 @@ def parse_window(text, window):
 
 def forecast_model(model):
     """The `"forecast"` output of a training model, as a model of its own."""
-    return keras.Model(model.inputs, model.get_layer("forecast").output, name=model.name)
+    return TaskModel(
+        model.inputs,
+        model.get_layer("forecast").output,
+        name=model.name,
+        task_name=Forecasting.name,
+    )
 
 
 def forecast(model, inputs, batch_size=256):
@@ -1372,3 +1381,7 @@ def error_metrics(forecasts, targets):
         "mae": float(np.mean(np.abs(errors))),
         "rmse": float(np.sqrt(np.mean(errors**2))),
     }
+
+
+# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
+register_adapter(ForecastingAdapter())

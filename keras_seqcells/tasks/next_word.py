@@ -63,6 +63,8 @@ from keras_seqcells._checks import (
     check_positive_number,
     check_rate,
 )
+from keras_seqcells.serving.adapters import TaskModel, register_adapter
+from keras_seqcells.serving.adapters.next_word import NextWordAdapter
 from keras_seqcells.stepping import ModelStepper, find_layers, layer_names
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
@@ -415,7 +417,7 @@ class NextWord(Task):
             )(x)
             x = keras.layers.Dropout(self.dropout, seed=settings.seed + 100 + i)(x)
         logits = keras.layers.Dense(data.vocabulary_size, name="logits")(x)
-        return keras.Model(ids, logits, name=f"next_word_{settings.cell}")
+        return TaskModel(ids, logits, name=f"next_word_{settings.cell}", task_name=self.name)
 
     def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):
         """Trains as `Task.train` does, the learning rate decaying epoch by epoch.
@@ -752,3 +754,7 @@ def _sample(logits, temperature, top_k, rng):
             return int(np.argmax(logits))
         logits[logits < threshold] = -np.inf
     return int(rng.choice(len(logits), p=_softmax(logits / temperature)))
+
+
+# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
+register_adapter(NextWordAdapter())

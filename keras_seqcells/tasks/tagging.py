@@ -46,6 +46,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_rate, is_integer
+from keras_seqcells.serving.adapters import TaskModel, register_adapter
+from keras_seqcells.serving.adapters.tagging import TaggingAdapter
 from keras_seqcells.stepping import last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, shipped_path, split_indices
@@ -1044,7 +1046,9 @@ class Tagging(Task):
         )(x)
         x = keras.layers.Dropout(self.dropout, seed=settings.seed)(x)
         probabilities = TagProbabilities(data.tag_names, name="tags")(x)
-        return keras.Model(sentences, probabilities, name=f"tagger_{settings.cell}")
+        return TaskModel(
+            sentences, probabilities, name=f"tagger_{settings.cell}", task_name=self.name
+        )
 
     def compile(self, model, settings):
         model.compile(
@@ -1190,3 +1194,7 @@ def most_frequent_tag_accuracy(data):
     """
     predicted = np.concatenate(most_frequent_tag_predictions(data))
     return float(np.mean(predicted == np.concatenate(data.test_tags)))
+
+
+# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
+register_adapter(TaggingAdapter())

@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_positive_int, check_rate, is_integer
+from keras_seqcells.serving.adapters import TaskModel, register_adapter
+from keras_seqcells.serving.adapters.text_classification import TextClassificationAdapter
 from keras_seqcells.stepping import find_layers, last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import (
@@ -630,7 +632,9 @@ class TextClassification(Task):
         )(x)
         x = keras.layers.Dropout(self.dropout)(x)
         probability = ClassProbabilities(data.classes, name="probability")(x)
-        return keras.Model(texts, probability, name=f"text_classifier_{settings.cell}")
+        return TaskModel(
+            texts, probability, name=f"text_classifier_{settings.cell}", task_name=self.name
+        )
 
     def compile(self, model, settings):
         binary = model.output_shape[-1] == 1
@@ -864,3 +868,7 @@ def bag_of_words_predictions(data, epochs=10, seed=0):
     if binary:
         outputs = np.concatenate([1.0 - outputs, outputs], axis=1)
     return np.argmax(outputs, axis=-1)
+
+
+# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
+register_adapter(TextClassificationAdapter())

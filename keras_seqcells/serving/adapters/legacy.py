@@ -1,0 +1,28 @@
+"""The task of a model saved before task models kept their task's name.
+
+Task models are built as `TaskModel`s, whose config holds the task's name
+(see `keras_seqcells.serving.adapters`). Models built and saved by earlier
+versions are plain functional models; this module recognises their task
+from what those tasks built, as the export did before: the next-word task's
+`Vocabulary` layer, the tagger's `TagProbabilities`, the text classifier's
+single string input `text`, and the forecaster's input `window` with a
+`normalize` layer. It is used for models without a task name only, and
+names `"generic"` for any other model.
+"""
+
+
+def recognise_task(model):
+    """The name of the task that built `model`, recognised from its layers and inputs."""
+    from keras_seqcells.tasks.next_word import Vocabulary
+    from keras_seqcells.tasks.tagging import TagProbabilities
+
+    if any(isinstance(layer, Vocabulary) for layer in model.layers):
+        return "next-word"
+    if any(isinstance(layer, TagProbabilities) for layer in model.layers):
+        return "tagging"
+    names = [tensor.name for tensor in model.inputs]
+    if len(names) == 1 and model.inputs[0].dtype == "string" and names[0] == "text":
+        return "text-classification"
+    if names == ["window"] and any(layer.name == "normalize" for layer in model.layers):
+        return "forecasting"
+    return "generic"
