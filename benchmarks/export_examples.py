@@ -35,7 +35,6 @@ import numpy as np
 from benchmarks import task_results
 from benchmarks.readme_blocks import write_block
 from keras_seqcells.serving import export, serve_check
-from keras_seqcells.serving import signatures as sigs
 from keras_seqcells.serving.serve_check import keras_answers
 from keras_seqcells.tasks import get_task
 
@@ -70,11 +69,11 @@ def recorded_settings(settings):
 
 def heldout_request(task_name, task, data, count=HELDOUT_INPUTS):
     """A `serving_default` request of the first `count` inputs of the test split."""
-    if task_name == sigs.TEXT_CLASSIFICATION:
+    if task_name == "text-classification":
         return {"text": [str(text) for text in data.test_texts[:count]]}
-    if task_name == sigs.TAGGING:
+    if task_name == "tagging":
         return {"sentence": [" ".join(sentence) for sentence in data.test_sentences[:count]]}
-    if task_name == sigs.NEXT_WORD:
+    if task_name == "next-word":
         prompts, length = [], 8
         ids = data.test_ids
         for start in range(0, len(ids) - length, 97):
@@ -84,7 +83,7 @@ def heldout_request(task_name, task, data, count=HELDOUT_INPUTS):
             if len(prompts) == count:
                 break
         return {"prompt": prompts}
-    if task_name == sigs.FORECASTING:
+    if task_name == "forecasting":
         return {"window": data.inputs("test")[:count, :, 0].tolist()}
     raise ValueError(f"Expected one of {sorted(EXPORT_NAMES)}. Received: task={task_name!r}")
 
@@ -106,13 +105,13 @@ def _jsonable(answers):
 
 def answers_from_record(task_name, answers):
     """The recorded Keras answers in the form `serve_check.compare_with_keras` takes."""
-    if task_name == sigs.TAGGING:
+    if task_name == "tagging":
         return answers
     converted = {}
     for name, value in answers.items():
         array = np.asarray(value)
         converted[name] = array.astype(object) if array.dtype.kind in "USO" else array
-    if task_name == sigs.TEXT_CLASSIFICATION:
+    if task_name == "text-classification":
         converted["probabilities"] = converted["probabilities"].astype("float32")
     return converted
 
