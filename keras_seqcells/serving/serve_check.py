@@ -40,10 +40,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.util import deprecation
 
 from keras_seqcells.serving.adapters import adapter_named
-from keras_seqcells.serving.comparison import ServeCheckError
-from keras_seqcells.serving.comparison import compare as _compare
-from keras_seqcells.serving.comparison import compare_outputs as _compare_outputs
-from keras_seqcells.serving.comparison import decoded as _decoded
+from keras_seqcells.serving.comparison import (
+    ServeCheckError,
+    compare,
+    compare_outputs,
+    decoded,
+)
 from keras_seqcells.serving.saved_model import newest_version, read_examples
 
 
@@ -381,7 +383,7 @@ def _save_inputs(feed, folder):
     for name, value in feed.items():
         array = np.asarray(value)
         if array.dtype.kind in "OS":
-            array = _decoded(array).astype(str)
+            array = decoded(array).astype(str)
         np.save(os.path.join(folder, f"{name}.npy"), array, allow_pickle=False)
 
 
@@ -434,7 +436,7 @@ def check_saved_model_cli(version_dir, feed, expected):
         arguments = ["run", "--dir", os.path.abspath(version_dir), "--tag_set", "serve"]
         arguments += ["--signature_def", "serving_default", "--inputs", inputs]
         stdout = run_isolated(_SAVED_MODEL_CLI, arguments, folder, "saved_model_cli run")
-    _compare_outputs("saved_model_cli", parse_saved_model_cli(stdout, expected), expected)
+    compare_outputs("saved_model_cli", parse_saved_model_cli(stdout, expected), expected)
 
 
 def check_fresh_load(version_dir, feed, expected):
@@ -453,7 +455,7 @@ def check_fresh_load(version_dir, feed, expected):
         )
     lines = stdout.strip().splitlines()
     got = json.loads(lines[-1]) if lines else {}
-    _compare_outputs("fresh tf.saved_model.load", got, expected)
+    compare_outputs("fresh tf.saved_model.load", got, expected)
 
 
 # -------------------------------------------------------------------- check
@@ -478,7 +480,7 @@ def check_step(loaded, step_example):
             got = np.stack([outputs[name] for outputs in steps], axis=1)
         else:
             got = steps[-1][name]
-        _compare(f"step-by-step output {name!r}", got, whole[name])
+        compare(f"step-by-step output {name!r}", got, whole[name])
 
 
 def serve_check(path, model=None, version=None, model_name=None, grpc=True, fresh_process=True):
@@ -542,7 +544,7 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
             for body in rest_bodies(default):
                 kind = next(iter(body))
                 got = loaded.run("serving_default", parse_rest(body, signature))
-                _compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
+                compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
                 report.append(
                     f"REST body {{{kind!r}: ...}}: parsed as TF Serving reads it (no server), "
                     "fits the signature, same answers"
@@ -551,13 +553,13 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
                 request = predict_request(model_name, "serving_default", default, signature)
                 request = type(request).FromString(request.SerializeToString())
                 got = loaded.run("serving_default", parse_request(request, signature))
-                _compare_outputs("gRPC", got, answers["serving_default"])
+                compare_outputs("gRPC", got, answers["serving_default"])
                 report.append(
                     "gRPC PredictRequest: protobuf round trip (no server), fits the signature, "
                     "same answers"
                 )
             if "serving_xla" in answers:
-                _compare_outputs("serving_xla", answers["serving_xla"], answers["serving_default"])
+                compare_outputs("serving_xla", answers["serving_xla"], answers["serving_default"])
                 report.append("serving_xla: same answers as serving_default")
             if examples.get("step") and "step" in loaded.signatures:
                 check_step(loaded, examples["step"])
