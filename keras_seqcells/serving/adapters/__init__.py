@@ -23,6 +23,7 @@ Example:
 ```python
 import tensorflow as tf
 
+import keras_seqcells
 from keras_seqcells.serving.adapters import ExportAdapter, Serving, register_adapter
 
 
@@ -39,6 +40,10 @@ class Doubling(ExportAdapter):
 register_adapter(Doubling())
 keras_seqcells.export(model, "saved_models/doubling", task="doubling")
 ```
+
+(`serve_check(..., model=model)` then compares the export's answers with
+the adapter's `keras_answers`, which a subclass overrides where its outputs
+are not the model's own.)
 """
 
 import dataclasses
