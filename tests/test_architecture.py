@@ -16,8 +16,6 @@ KERAS_INTERNALS = "keras_seqcells._keras_internals"
 # every other module goes through to find layers.
 LAYER_WALKERS = {
     "keras_seqcells.stepping",
-    # Exception until the serving export adapters move onto the stepping core.
-    "keras_seqcells.serving.signatures",
     # Exceptions: the converters translate every layer of a model or stack in
     # turn (an ONNX graph, a PyTorch module), which the stepping core does not
     # offer; they find no layer by kind.

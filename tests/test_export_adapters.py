@@ -80,7 +80,7 @@ def test_every_task_registers_its_adapter_and_export_tasks_lists_them():
     assert EXPORT_TASKS[-1] == "generic"
     for name in TASKS:
         assert adapter_named(name).name == name
-        module = "keras_seqcells.serving.adapters." + name.replace("-", "_")
+        module = "keras_seqcells.tasks.adapters." + name.replace("-", "_")
         assert type(adapter_named(name)).__module__ == module
 
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from keras_seqcells.layers import portable_graphs
 from keras_seqcells.serving import adapters
 from keras_seqcells.serving.text import tokenize
-from keras_seqcells.stepping import ModelStepper, StepError
+from keras_seqcells.stepping import ModelStepper, StepError, find_layers
 
 GENERIC = adapters.GENERIC
 
@@ -86,7 +86,7 @@ class _Runner:
             source = model.inputs[0]
             self.front = [
                 layer
-                for layer in model.layers
+                for layer in find_layers(model, keras.layers.Layer)
                 if not isinstance(layer, keras.layers.InputLayer)
                 and any(
                     tensor is source

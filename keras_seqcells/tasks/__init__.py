@@ -3,6 +3,9 @@
 import inspect
 
 from keras_seqcells.layers import CELL_LAYERS
+
+# Registers each task's export adapter.
+from keras_seqcells.tasks import adapters  # noqa: F401
 from keras_seqcells.tasks.base import Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.forecasting import Forecasting

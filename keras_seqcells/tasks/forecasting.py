@@ -61,8 +61,7 @@ import pandas as pd
 import tensorflow as tf
 
 from keras_seqcells._checks import check_int_at_least, check_optional_positive_int, check_rate
-from keras_seqcells.serving.adapters import TaskModel, register_adapter
-from keras_seqcells.serving.adapters.forecasting import ForecastingAdapter
+from keras_seqcells.serving.adapters import TaskModel
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, shipped_path
 from keras_seqcells.tasks.files import save_figure, write_json_atomically
@@ -1384,4 +1383,3 @@ def error_metrics(forecasts, targets):
 
 
 # The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
-register_adapter(ForecastingAdapter())

@@ -63,8 +63,7 @@ from keras_seqcells._checks import (
     check_positive_number,
     check_rate,
 )
-from keras_seqcells.serving.adapters import TaskModel, register_adapter
-from keras_seqcells.serving.adapters.next_word import NextWordAdapter
+from keras_seqcells.serving.adapters import TaskModel
 from keras_seqcells.stepping import ModelStepper, find_layers, layer_names
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, read_text, shipped_path
@@ -757,4 +756,3 @@ def _sample(logits, temperature, top_k, rng):
 
 
 # The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
-register_adapter(NextWordAdapter())

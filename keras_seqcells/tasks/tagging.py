@@ -46,8 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_rate, is_integer
-from keras_seqcells.serving.adapters import TaskModel, register_adapter
-from keras_seqcells.serving.adapters.tagging import TaggingAdapter
+from keras_seqcells.serving.adapters import TaskModel
 from keras_seqcells.stepping import last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import DataError, load_tfds, shipped_path, split_indices
@@ -1197,4 +1196,3 @@ def most_frequent_tag_accuracy(data):
 
 
 # The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
-register_adapter(TaggingAdapter())

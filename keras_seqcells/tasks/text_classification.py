@@ -31,8 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seqcells._checks import check_positive_int, check_rate, is_integer
-from keras_seqcells.serving.adapters import TaskModel, register_adapter
-from keras_seqcells.serving.adapters.text_classification import TextClassificationAdapter
+from keras_seqcells.serving.adapters import TaskModel
 from keras_seqcells.stepping import find_layers, last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
 from keras_seqcells.tasks.data import (
@@ -871,4 +870,3 @@ def bag_of_words_predictions(data, epochs=10, seed=0):
 
 
 # The task's export signatures (`keras_seqcells.export`), found by the name its models keep.
-register_adapter(TextClassificationAdapter())

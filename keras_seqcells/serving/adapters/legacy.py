@@ -10,19 +10,28 @@ single string input `text`, and the forecaster's input `window` with a
 names `"generic"` for any other model.
 """
 
+import keras
+
+from keras_seqcells.stepping import find_layers, layer_names
+
 
 def recognise_task(model):
-    """The name of the task that built `model`, recognised from its layers and inputs."""
-    from keras_seqcells.tasks.next_word import Vocabulary
-    from keras_seqcells.tasks.tagging import TagProbabilities
+    """The name of the task that built `model`, recognised from its layers and inputs.
 
-    if any(isinstance(layer, Vocabulary) for layer in model.layers):
+    The task layers are recognised by their registered names, so that this
+    module needs no import of the task modules (which import serving).
+    """
+    registered = {
+        keras.saving.get_registered_name(type(layer))
+        for layer in find_layers(model, keras.layers.Layer)
+    }
+    if "keras_seqcells>Vocabulary" in registered:
         return "next-word"
-    if any(isinstance(layer, TagProbabilities) for layer in model.layers):
+    if "keras_seqcells>TagProbabilities" in registered:
         return "tagging"
     names = [tensor.name for tensor in model.inputs]
     if len(names) == 1 and model.inputs[0].dtype == "string" and names[0] == "text":
         return "text-classification"
-    if names == ["window"] and any(layer.name == "normalize" for layer in model.layers):
+    if names == ["window"] and "normalize" in layer_names(model):
         return "forecasting"
     return "generic"

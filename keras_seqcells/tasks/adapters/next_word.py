@@ -1,20 +1,20 @@
 """The export adapter of next-word prediction: `prompt` to the likeliest next words.
 
-Registered by `keras_seqcells.tasks.next_word`, whose helpers it imports
-when it runs (never at import: serving does not depend on tasks).
+It belongs to the task and registers itself when `keras_seqcells.tasks` is
+imported; serving only knows the adapter interface.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from keras_seqcells.serving.adapters import ExportAdapter, Serving, StepParts
+from keras_seqcells.serving.adapters import ExportAdapter, Serving, StepParts, register_adapter
 from keras_seqcells.serving.comparison import ServeCheckError, compare, decoded
 from keras_seqcells.serving.text import batch_of_strings, string_spec, tokenize, vocabulary_table
+from keras_seqcells.tasks.next_word import NextWord, vocabulary_layer
+from keras_seqcells.tasks.next_word import tokenize as python_tokenize
 
 
 def _vocabulary(model):
-    from keras_seqcells.tasks.next_word import vocabulary_layer
-
     return list(vocabulary_layer(model).vocabulary)
 
 
@@ -77,8 +77,6 @@ class NextWordAdapter(ExportAdapter):
         return StepParts(string_spec("token"), prepare, self._answer(model, top))
 
     def step_example(self, examples, input_name):
-        from keras_seqcells.tasks.next_word import tokenize as python_tokenize
-
         prompt = examples["prompt"][0]
         return {
             "inputs": [{input_name: [token]} for token in python_tokenize(prompt)],
@@ -87,8 +85,6 @@ class NextWordAdapter(ExportAdapter):
         }
 
     def keras_answers(self, model, feed, top=5):
-        from keras_seqcells.tasks.next_word import NextWord
-
         answers = NextWord().predict(model, list(feed["prompt"]), top=top)
         return {
             "top_words": np.array([[w for w, _ in row] for row in answers], dtype=object),
@@ -108,3 +104,6 @@ class NextWordAdapter(ExportAdapter):
             raise ServeCheckError(
                 f"Expected top_words {expected['top_words'].tolist()}. Received: {words.tolist()}"
             )
+
+
+register_adapter(NextWordAdapter())

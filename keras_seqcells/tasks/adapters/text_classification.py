@@ -1,15 +1,16 @@
 """The export adapter of text classification: `text` to `probabilities` and `label`.
 
-Registered by `keras_seqcells.tasks.text_classification`, whose helpers it
-imports when it runs (never at import: serving does not depend on tasks).
+It belongs to the task and registers itself when `keras_seqcells.tasks` is
+imported; serving only knows the adapter interface.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from keras_seqcells.serving.adapters import ExportAdapter, Serving
+from keras_seqcells.serving.adapters import ExportAdapter, Serving, register_adapter
 from keras_seqcells.serving.comparison import compare
 from keras_seqcells.serving.text import batch_of_strings, check_non_empty, string_spec
+from keras_seqcells.tasks.text_classification import TextClassification, class_names
 
 
 class TextClassificationAdapter(ExportAdapter):
@@ -19,8 +20,6 @@ class TextClassificationAdapter(ExportAdapter):
     whole_input_reason = "the text is preprocessed as a whole"
 
     def serving(self, model, runner, resources, top):
-        from keras_seqcells.tasks.text_classification import class_names
-
         names = tf.constant(list(class_names(model)))
         width = model.output_shape[-1]
 
@@ -44,8 +43,6 @@ class TextClassificationAdapter(ExportAdapter):
         return Serving(serve, [string_spec("text")], examples)
 
     def keras_answers(self, model, feed, top=5):
-        from keras_seqcells.tasks.text_classification import TextClassification
-
         answers = TextClassification().predict(model, list(feed["text"]))
         return {
             "label": np.array([label for label, _ in answers], dtype=object),
@@ -55,3 +52,6 @@ class TextClassificationAdapter(ExportAdapter):
     def compare_with_keras(self, got, expected):
         compare("label", got["label"], expected["label"])
         compare("probabilities", got["probabilities"], expected["probabilities"])
+
+
+register_adapter(TextClassificationAdapter())

@@ -6,7 +6,7 @@ it runs (never at import: serving does not depend on tasks).
 
 import tensorflow as tf
 
-from keras_seqcells.serving.adapters import ExportAdapter, Serving
+from keras_seqcells.serving.adapters import ExportAdapter, Serving, register_adapter
 from keras_seqcells.serving.comparison import compare
 from keras_seqcells.serving.text import (
     batch_of_strings,
@@ -14,6 +14,7 @@ from keras_seqcells.serving.text import (
     normalise_spaces,
     string_spec,
 )
+from keras_seqcells.tasks.tagging import Tagging, tag_names
 
 
 class TaggingAdapter(ExportAdapter):
@@ -28,8 +29,6 @@ class TaggingAdapter(ExportAdapter):
     whole_input_reason = "the text is preprocessed as a whole"
 
     def serving(self, model, runner, resources, top):
-        from keras_seqcells.tasks.tagging import tag_names
-
         names = tf.constant(list(tag_names(model)))
         length = model.output_shape[1]
 
@@ -76,8 +75,6 @@ class TaggingAdapter(ExportAdapter):
         return Serving(serve, [string_spec("sentence")], examples)
 
     def keras_answers(self, model, feed, top=5):
-        from keras_seqcells.tasks.tagging import Tagging
-
         return {"tags": Tagging().predict(model, list(feed["sentence"]))}
 
     def compare_with_keras(self, got, expected):
@@ -85,3 +82,6 @@ class TaggingAdapter(ExportAdapter):
             n = int(got["lengths"][row])
             compare(f"tokens of sentence {row}", got["tokens"][row, :n], [t for t, _ in pairs])
             compare(f"tags of sentence {row}", got["tags"][row, :n], [tag for _, tag in pairs])
+
+
+register_adapter(TaggingAdapter())

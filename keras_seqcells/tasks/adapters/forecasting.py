@@ -1,13 +1,14 @@
 """The export adapter of forecasting: float32 `window`s to their `forecast`.
 
-Registered by `keras_seqcells.tasks.forecasting`, whose helpers it imports
-when it runs (never at import: serving does not depend on tasks).
+It belongs to the task and registers itself when `keras_seqcells.tasks` is
+imported; serving only knows the adapter interface.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from keras_seqcells.serving.adapters import ExportAdapter, Serving, StepParts
+from keras_seqcells.serving.adapters import ExportAdapter, Serving, StepParts, register_adapter
+from keras_seqcells.tasks.forecasting import forecast
 
 
 class ForecastingAdapter(ExportAdapter):
@@ -72,6 +73,7 @@ class ForecastingAdapter(ExportAdapter):
         }
 
     def keras_answers(self, model, feed, top=5):
-        from keras_seqcells.tasks.forecasting import forecast
-
         return {"forecast": forecast(model, np.asarray(feed["window"], "float32")[..., None])}
+
+
+register_adapter(ForecastingAdapter())
