@@ -1380,6 +1380,3 @@ def error_metrics(forecasts, targets):
         "mae": float(np.mean(np.abs(errors))),
         "rmse": float(np.sqrt(np.mean(errors**2))),
     }
-
-
-# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.

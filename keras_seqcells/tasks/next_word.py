@@ -753,6 +753,3 @@ def _sample(logits, temperature, top_k, rng):
             return int(np.argmax(logits))
         logits[logits < threshold] = -np.inf
     return int(rng.choice(len(logits), p=_softmax(logits / temperature)))
-
-
-# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.

@@ -1193,6 +1193,3 @@ def most_frequent_tag_accuracy(data):
     """
     predicted = np.concatenate(most_frequent_tag_predictions(data))
     return float(np.mean(predicted == np.concatenate(data.test_tags)))
-
-
-# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.

@@ -867,6 +867,3 @@ def bag_of_words_predictions(data, epochs=10, seed=0):
     if binary:
         outputs = np.concatenate([1.0 - outputs, outputs], axis=1)
     return np.argmax(outputs, axis=-1)
-
-
-# The task's export signatures (`keras_seqcells.export`), found by the name its models keep.

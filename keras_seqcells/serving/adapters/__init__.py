@@ -8,10 +8,11 @@ time, and what `serve_check` compares with the Keras model's own answers.
 without knowing any task.
 
 Adapters are registered by name with `register_adapter`. The generic adapter
-(a model's own inputs and outputs, by name) is registered here; each task
-module (`keras_seqcells.tasks.<task>`) registers its own adapter when it is
-imported, and `adapter_for` and `adapter_named` import `keras_seqcells.tasks`
-first, so that a loaded task model finds its adapter.
+(a model's own inputs and outputs, by name) is registered here; each task's
+adapter lives with its task (`keras_seqcells.tasks.adapters.<task>`) and
+registers itself when `keras_seqcells.tasks` is imported. `adapter_for` and
+`adapter_named` import `keras_seqcells.tasks` first (when called, never at
+import), so that a loaded task model finds its adapter.
 
 A task builds its model as a `TaskModel`, which keeps the task's name in its
 config: a model saved with `model.save()` and loaded again with
