@@ -28,6 +28,7 @@ from keras_seqcells.cells import (
     SimpleRNNCell,
 )
 from keras_seqcells.convert import from_keras, to_keras
+from keras_seqcells.convert_addons import from_addons
 from keras_seqcells.convert_torch import from_torch, to_torch
 from keras_seqcells.diagnostics import GradientNormLogger, gradient_flow, trace
 from keras_seqcells.layers import (
@@ -150,6 +151,7 @@ __all__ = [
     "encoder_decoder",
     "export",
     "export_onnx",
+    "from_addons",
     "from_keras",
     "from_torch",
     "gradient_flow",
