@@ -85,7 +85,15 @@ def test_conllu_reader_reads_gzip_files_other_columns_and_documents(tmp_path):
     assert read_conllu(path, documents=True).documents == [0, 1, 1]
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "simple_rnn",
+        "lstm",
+        "gru",
+        *(pytest.param(cell, marks=pytest.mark.slow) for cell in ("peephole_lstm", "min_lstm")),
+    ],
+)
 def test_tiny_model_trains_evaluates_and_reloads(cell, tmp_path):
     task = Tagging(**TINY_TASK)
     result = task.train(tiny_settings(tmp_path, batch_size=256, cell=cell), limit=48)

@@ -42,7 +42,15 @@ def test_shipped_data_split_is_seeded_and_disjoint():
     assert set(np.unique(data.train_labels)) == {0, 1}
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "simple_rnn",
+        "lstm",
+        "gru",
+        *(pytest.param(cell, marks=pytest.mark.slow) for cell in ("layer_norm_lstm", "min_gru")),
+    ],
+)
 def test_tiny_model_trains_evaluates_and_saves(cell, tmp_path):
     task = TextClassification(**TINY_TASK)
     result = task.train(tiny_settings(tmp_path, cell=cell), limit=64)

@@ -26,7 +26,18 @@ from keras_seqcells.layers.variants import (
 )
 
 #: The layer of each cell name, as tasks, builders and the command line spell it.
-CELL_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+CELL_LAYERS = {
+    "simple_rnn": SimpleRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "layer_norm_lstm": LayerNormLSTM,
+    "layer_norm_simple_rnn": LayerNormSimpleRNN,
+    "layer_norm_gru": LayerNormGRU,
+    "peephole_lstm": PeepholeLSTM,
+    "cifg_lstm": CIFGLSTM,
+    "min_gru": MinGRU,
+    "min_lstm": MinLSTM,
+}
 
 
 def layer_for_cell(cell):

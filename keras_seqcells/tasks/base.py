@@ -31,7 +31,7 @@ from keras_seqcells.tasks.files import plot_learning_curve, save_atomically, wri
 
 
 def recurrent_layer(cell, units, **kwargs):
-    """The keras_seqcells layer for a cell name (`simple_rnn`, `lstm` or `gru`)."""
+    """The keras_seqcells layer for a cell name (a key of `CELL_LAYERS`, such as `"lstm"`)."""
     return layer_for_cell(cell)(units, **kwargs)
 
 
@@ -40,7 +40,9 @@ class TrainSettings:
     """How to train a task's model.
 
     Args:
-        cell: `"simple_rnn"`, `"lstm"` or `"gru"`.
+        cell: A key of `keras_seqcells.layers.CELL_LAYERS`: `"simple_rnn"`,
+            `"lstm"`, `"gru"`, or one of the further cells (`"layer_norm_lstm"`,
+            `"peephole_lstm"`, `"min_gru"`, ...).
         units: Units of each recurrent layer.
         epochs: Maximum number of epochs (early stopping on the validation
             split may end training sooner).
