@@ -152,6 +152,7 @@ def test_trace_reports_the_user_cells_intermediate_values():
     assert np.all((gates["a"] > 0) & (gates["a"] < 1))
 
 
+@pytest.mark.tensorflow_only(reason="gradient_flow differentiates with tf.GradientTape")
 def test_gradient_flow_measures_every_state_of_a_user_cell():
     layer = ks.RNN(ScaledTwoStateCell(4), return_sequences=True)
     flow = ks.gradient_flow(layer, _sequences(timesteps=8))
@@ -197,8 +198,8 @@ def test_mixed_precision_keeps_a_user_cells_states_in_float32():
     cell = ScaledTwoStateCell(4, dtype="mixed_float16")
     layer = ks.RNN(cell, return_state=True, dtype="mixed_float16")
     output, h, m = layer(_sequences())
-    assert output.dtype == "float16"
-    assert h.dtype == "float32" and m.dtype == "float32"
+    dtypes = [keras.backend.standardize_dtype(t.dtype) for t in (output, h, m)]
+    assert dtypes == ["float16", "float32", "float32"]
 
 
 def test_a_cell_must_declare_gates_and_implement_step():
