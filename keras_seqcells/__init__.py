@@ -122,6 +122,60 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
     )
 
 
+def export_litert(
+    model,
+    path,
+    streaming=False,
+    sequence_length=None,
+    quantize=None,
+    overwrite=False,
+    batch_size=1,
+):
+    """Writes `model` as a LiteRT (`.tflite`) file of built-in operations only.
+
+    This is `keras_seqcells.litert.export_litert`, which documents the two
+    forms (the whole sequence, or one streaming step with the recurrent
+    states as inputs and outputs), what is supported and refused, and the
+    vocabulary file written beside a text model. TensorFlow is imported only
+    when it is called.
+
+    Args:
+        model: A Keras model on the TensorFlow backend.
+        path: The file to write, ending in `.tflite`.
+        streaming: Whether to export the one-step model instead of the
+            whole-sequence model.
+        sequence_length: The number of steps of the whole-sequence model,
+            when the model does not fix it.
+        quantize: None (float32), `"float16"` (float16 weights) or `"int8"`
+            (dynamic-range quantisation).
+        overwrite: Whether an existing file may be replaced.
+        batch_size: The fixed batch size of the inputs (default 1).
+
+    Returns:
+        The path of the written file (a `pathlib.Path`).
+
+    Example:
+
+    ```python
+    import keras_seqcells
+
+    keras_seqcells.export_litert(model, "model.tflite", sequence_length=20)
+    keras_seqcells.export_litert(model, "model_step.tflite", streaming=True)
+    ```
+    """
+    from keras_seqcells.litert import export_litert as export_tflite
+
+    return export_tflite(
+        model,
+        path,
+        streaming=streaming,
+        sequence_length=sequence_length,
+        quantize=quantize,
+        overwrite=overwrite,
+        batch_size=batch_size,
+    )
+
+
 __all__ = [
     "CIFGLSTM",
     "GRU",
@@ -150,6 +204,7 @@ __all__ = [
     "SimpleRNNCell",
     "encoder_decoder",
     "export",
+    "export_litert",
     "export_onnx",
     "from_addons",
     "from_keras",
