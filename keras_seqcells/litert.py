@@ -151,11 +151,11 @@ def export_litert(
         )
     numeric, sidecar = _numeric_model(model)
     if streaming:
-        concrete = _step_function(numeric, int(batch_size))
+        concrete = _step_function(numeric, int(batch_size), sidecar)
     else:
         if sequence_length is None and sidecar is not None:
             sequence_length = sidecar.get("sequence_length")
-        concrete = _sequence_function(numeric, int(batch_size), sequence_length)
+        concrete = _sequence_function(numeric, int(batch_size), sequence_length, sidecar)
     flatbuffer = _convert(concrete, quantize)
     if sidecar is not None:
         sidecar = {**sidecar, "form": "step" if streaming else "sequence"}
@@ -285,7 +285,7 @@ def _setting(value):
     return value if value is None or isinstance(value, str) else repr(value)
 
 
-def _input_specs(model, batch_size, sequence_length):
+def _input_specs(model, batch_size, sequence_length, sidecar):
     """One `tf.TensorSpec` per model input: fixed batch size and number of steps."""
     import tensorflow as tf
 
@@ -313,7 +313,9 @@ def _input_specs(model, batch_size, sequence_length):
                 f"Received: input {tensor.name!r} of shape {tuple(tensor.shape)}"
             )
         specs.append(
-            tf.TensorSpec(shape, _device_dtype(tensor.dtype), name=_input_name(tensor, index))
+            tf.TensorSpec(
+                shape, _device_dtype(tensor.dtype), name=_input_name(tensor, index, sidecar)
+            )
         )
     return specs
 
@@ -331,8 +333,10 @@ def _positive(sequence_length):
     return int(sequence_length)
 
 
-def _input_name(tensor, index):
+def _input_name(tensor, index, sidecar=None):
     """The name of a model input in the file: its own, unless Keras made one up."""
+    if sidecar is not None and index == 0:
+        return sidecar["input"]
     name = tensor.name
     if not name or name.startswith("keras_tensor"):
         return "inputs" if index == 0 else f"inputs_{index}"
@@ -381,7 +385,7 @@ def _unrolled(model):
     return state_hooks({layer: StateHook() for layer in layers})
 
 
-def _sequence_function(model, batch_size, sequence_length):
+def _sequence_function(model, batch_size, sequence_length, sidecar):
     """The whole-sequence model as a concrete function (step loops unrolled)."""
     import tensorflow as tf
 
@@ -396,7 +400,7 @@ def _sequence_function(model, batch_size, sequence_length):
             "the step model of a stateful model with `streaming=True`, its states as inputs. "
             f"Received: stateful layers {stateful}"
         )
-    specs = _input_specs(model, batch_size, sequence_length)
+    specs = _input_specs(model, batch_size, sequence_length, sidecar)
     names = _output_names(model)
     model_dtypes = [tensor.dtype for tensor in model.inputs]
 
@@ -410,7 +414,7 @@ def _sequence_function(model, batch_size, sequence_length):
         return tf.function(run, autograph=False).get_concrete_function(*specs)
 
 
-def _step_function(model, batch_size):
+def _step_function(model, batch_size, sidecar):
     """The one-step model as a concrete function: input and states in, output and states out."""
     import tensorflow as tf
 
@@ -423,7 +427,9 @@ def _step_function(model, batch_size):
             f"Received: input {tensor.name!r} of shape {tuple(tensor.shape)}"
         )
     step_spec = tf.TensorSpec(
-        [batch_size, *tensor.shape[2:]], _device_dtype(tensor.dtype), name=_input_name(tensor, 0)
+        [batch_size, *tensor.shape[2:]],
+        _device_dtype(tensor.dtype),
+        name=_input_name(tensor, 0, sidecar),
     )
     state_specs = [
         tf.TensorSpec([batch_size, size], tf.float32, name=name)
