@@ -228,6 +228,15 @@ def _numeric_model(model):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"Expected a Keras model. Received: model={type(model).__name__}")
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            "Expected a functional or Sequential model with known inputs (built on "
+            f"`keras.Input`). Received: model={model.name!r} without inputs"
+        )
     labels = _labels(model)
     string_inputs = [tensor for tensor in model.inputs if tensor.dtype == "string"]
     if not string_inputs:
@@ -259,9 +268,10 @@ def _numeric_model(model):
             f"Received: layers reading the text {[layer.name for layer in readers]}"
         )
     vectorizer = readers[0]
-    if not isinstance(vectorizer, keras.layers.TextVectorization) or (
-        vectorizer._output_mode != "int"
-    ):
+    config = (
+        vectorizer.get_config() if isinstance(vectorizer, keras.layers.TextVectorization) else {}
+    )
+    if config.get("output_mode") != "int":
         raise ValueError(
             "Expected the text input to be read by a TextVectorization layer with "
             f"output_mode='int'. Received: layer {vectorizer.name!r} ({type(vectorizer).__name__})"
@@ -271,9 +281,9 @@ def _numeric_model(model):
         "vocabulary": [str(word) for word in vectorizer.get_vocabulary()],
         "padding_id": 0,
         "oov_id": 1,
-        "standardize": _setting(vectorizer._standardize),
-        "split": _setting(vectorizer._split),
-        "sequence_length": vectorizer._output_sequence_length,
+        "standardize": _setting(config.get("standardize")),
+        "split": _setting(config.get("split")),
+        "sequence_length": config.get("output_sequence_length"),
         "input": "token_ids",
     }
     if labels is not None:

@@ -299,6 +299,11 @@ def test_refusals_and_atomic_overwrite(tmp_path):
         ks.export_litert(model, target, sequence_length=3, quantize="int4")
     with pytest.raises(ValueError, match=r"ending in '\.tflite'"):
         ks.export_litert(model, tmp_path / "model.bin", sequence_length=3)
+    with pytest.raises(ValueError, match="known inputs"):
+        ks.export_litert(keras.Sequential([ks.SimpleRNN(3)]), target, sequence_length=3)
+    keras_layer = keras.Sequential([keras.Input((3, 2)), keras.layers.GRU(3)])
+    with pytest.raises(ValueError, match="from_keras"):
+        ks.export_litert(keras_layer, target)
     fixed = keras.Sequential([keras.Input((4, 2)), ks.SimpleRNN(3)])
     with pytest.raises(ValueError, match="number of steps \\(4\\)"):
         ks.export_litert(fixed, target, sequence_length=5)
