@@ -9,14 +9,14 @@ Two forms:
 
 - The whole-sequence model (the default): a fixed batch size and a fixed
   number of steps; the recurrent layers run with their step loop unrolled
-  in Python, so the graph holds no `WHILE` and reads no variable inside a
-  loop (the weights are frozen into constants first).
+  in Python, so the graph holds no `WHILE`; the weights are constants of
+  the graph (see `_with_constant_weights`), so it reads no variable.
 - The streaming step model (`streaming=True`): one time step, the recurrent
   states as explicit inputs and outputs, built from
   `keras_seqcells.stepping.ModelStepper` (the core of the SavedModel `step`
   signature). A stateful model exports this form: its states become inputs.
 
-Why unrolled rather than a `tf.while_loop`: with the weights frozen, both
+Why unrolled rather than a `tf.while_loop`: with constant weights, both
 convert to built-in operations and both match the Keras model to 1e-7. The
 unrolled graph measured 4-9 times faster on the LiteRT CPU runtime (an LSTM
 and a GRU of 32 units over 50 steps: 0.10-0.12 ms against 0.8-0.9 ms per
@@ -421,7 +421,9 @@ def _sequence_function(model, batch_size, sequence_length, sidecar):
         return {name: _float32(y) for name, y in zip(names, outputs, strict=True)}
 
     with portable_graphs(), _unrolled(model):
-        return tf.function(run, autograph=False).get_concrete_function(*specs)
+        return tf.function(
+            _with_constant_weights(model, run), autograph=False
+        ).get_concrete_function(*specs)
 
 
 def _step_function(model, batch_size, sidecar):
@@ -458,7 +460,9 @@ def _step_function(model, batch_size, sidecar):
         return outputs
 
     with portable_graphs():
-        return tf.function(step, autograph=False).get_concrete_function(step_spec, *state_specs)
+        return tf.function(
+            _with_constant_weights(model, step), autograph=False
+        ).get_concrete_function(step_spec, *state_specs)
 
 
 def _float32(tensor):
@@ -468,30 +472,37 @@ def _float32(tensor):
     return tf.cast(tensor, tf.float32) if tensor.dtype.is_floating else tensor
 
 
+def _with_constant_weights(model, function):
+    """`function` reading the model's weights as constants of the traced graph.
+
+    Traced as they are, Keras 3's variables stay resource variables in the
+    file (`VAR_HANDLE` and `READ_VARIABLE`, left uninitialised), which is
+    why a plain conversion of a Keras 3 model gives wrong answers or fails
+    at run time. Inside a `keras.StatelessScope` mapping every variable to a
+    constant created in the graph, the weights are the constant operands of
+    `FULLY_CONNECTED` and the other operations, and the function captures
+    nothing.
+    """
+    import tensorflow as tf
+
+    values = [(variable, variable.numpy()) for variable in model.variables]
+
+    def with_constants(*args):
+        mapping = [(variable, tf.constant(value)) for variable, value in values]
+        with keras.StatelessScope(state_mapping=mapping):
+            return function(*args)
+
+    return with_constants
+
+
 # ---------------------------------------------------------------- convert
 def _convert(concrete, quantize):
-    """The LiteRT flatbuffer of `concrete`, its weights frozen, built-in operations only."""
+    """The LiteRT flatbuffer of `concrete`, built-in operations only."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
 
-    # The converter would keep Keras 3's variables as resource variables
-    # (VAR_HANDLE / READ_VARIABLE, uninitialised in the file); frozen into
-    # constants, the weights become the operands of FULLY_CONNECTED.
-    frozen = convert_variables_to_constants_v2(concrete)
-    specs = concrete.structured_input_signature[0]
-
-    # The frozen function returns a flat list; this restores the output
-    # names (and the converter, given a trackable object, keeps them and
-    # the input names in the file's signature).
-    def named(*inputs):
-        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(*inputs))
-
-    signature = tf.function(named, input_signature=specs, autograph=False)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [signature.get_concrete_function()], tf.Module()
-    )
+    # Given a trackable object, the converter keeps the function's input and
+    # output names in the file's signature.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

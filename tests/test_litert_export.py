@@ -60,7 +60,7 @@ def _assert_builtins_only(path):
     names = _op_names(path)
     assert names, "the file holds no operation"
     assert not [name for name in names if name.startswith("Flex") or name == "CUSTOM"], names
-    # No loop and no variable: the steps are unrolled and the weights frozen.
+    # No loop and no variable: the steps are unrolled and the weights constants.
     assert not names & {"WHILE", "READ_VARIABLE", "VAR_HANDLE", "ASSIGN_VARIABLE"}, names
 
 
