@@ -130,6 +130,7 @@ def export_litert(
     quantize=None,
     overwrite=False,
     batch_size=1,
+    fused_lstm=False,
 ):
     """Writes `model` as a LiteRT (`.tflite`) file of built-in operations only.
 
@@ -150,6 +151,9 @@ def export_litert(
             (dynamic-range quantisation).
         overwrite: Whether an existing file may be replaced.
         batch_size: The fixed batch size of the inputs (default 1).
+        fused_lstm: Whether LSTM layers run as TensorFlow Lite's fused
+            `UNIDIRECTIONAL_SEQUENCE_LSTM` where it computes their equations
+            (it clips the cell state to [-10, 10]; off by default).
 
     Returns:
         The path of the written file (a `pathlib.Path`).
@@ -173,6 +177,7 @@ def export_litert(
         quantize=quantize,
         overwrite=overwrite,
         batch_size=batch_size,
+        fused_lstm=fused_lstm,
     )
 
 

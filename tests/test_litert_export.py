@@ -319,3 +319,59 @@ def test_refusals_and_atomic_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
     (answer,) = _run(target, inputs=np.ones((1, 4, 2), "float32")).values()
     np.testing.assert_allclose(answer, model(np.ones((1, 4, 2))).numpy(), atol=1e-5)
+
+
+def test_fused_lstm_where_its_equations_are_the_cells(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3)),
+            keras.layers.Bidirectional(ks.LSTM(4, return_sequences=True)),
+            ks.LSTM(3, go_backwards=True, use_bias=False),
+            keras.layers.Dense(2),
+        ]
+    )
+    sequence = RNG.uniform(-1, 1, (1, 6, 3)).astype("float32")
+    path = ks.export_litert(model, tmp_path / "fused.tflite", fused_lstm=True)
+    _assert_builtins_only(path)
+    names = _op_names(path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in names and "LOGISTIC" not in names
+    (answer,) = _run(path, inputs=sequence).values()
+    np.testing.assert_allclose(answer, model(sequence).numpy(), atol=1e-5)
+
+    # Masked steps and other activations keep the unrolled equations.
+    ids = keras.Input((5,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(10, 3, mask_zero=True)(ids)
+    x = ks.LSTM(4, return_sequences=True)(x)
+    masked = keras.Model(ids, ks.LSTM(3, activation="relu")(x))
+    path = ks.export_litert(masked, tmp_path / "masked.tflite", fused_lstm=True)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in _op_names(path)
+    tokens = np.array([[4, 2, 7, 0, 0]], "int32")
+    (answer,) = _run(path, token_ids=tokens).values()
+    np.testing.assert_allclose(answer, masked(tokens).numpy(), atol=1e-5)
+
+
+def test_fused_lstm_clips_the_cell_state_which_the_equations_do_not(tmp_path):
+    layer = ks.LSTM(1, return_sequences=True, name="lstm")
+    model = keras.Sequential([keras.Input((25, 1)), layer])
+    # Gates open (i = f = o = 1) and C~_t = sign(x_t): C_t counts up to 15,
+    # then down to 5; clipped at 10 it comes down to 0 instead.
+    layer.cell.set_named_weights(
+        {
+            "W_xi": [[0.0]],
+            "W_xf": [[0.0]],
+            "W_xc": [[20.0]],
+            "W_xo": [[0.0]],
+            **{f"W_h{gate}": [[0.0]] for gate in "ifco"},
+            "b_i": [30.0],
+            "b_f": [30.0],
+            "b_c": [0.0],
+            "b_o": [30.0],
+        }
+    )
+    sequence = np.concatenate([np.ones(15), -np.ones(10)]).reshape(1, 25, 1).astype("float32")
+    expected = model(sequence).numpy()
+    assert expected[0, -1, 0] == pytest.approx(np.tanh(5.0), abs=1e-5)
+    exact = ks.export_litert(model, tmp_path / "exact.tflite")
+    fused = ks.export_litert(model, tmp_path / "fused.tflite", fused_lstm=True)
+    np.testing.assert_allclose(_run(exact, inputs=sequence)["lstm"], expected, atol=1e-5)
+    assert _run(fused, inputs=sequence)["lstm"][0, -1, 0] == pytest.approx(0.0, abs=1e-5)
