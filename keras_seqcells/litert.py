@@ -429,7 +429,8 @@ def _fusable_lstm(layer):
     `return_state`, no stateful layer).
     """
     cell = layer.cell
-    if not isinstance(cell, LSTMCell):
+    # Subclasses (the peephole LSTM) compute other equations.
+    if type(cell) is not LSTMCell:
         return False
     config = cell.get_config()
     return (

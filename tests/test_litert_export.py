@@ -34,6 +34,14 @@ CELLS = {
     "lstm": lambda **kw: ks.LSTM(4, **kw),
     "gru": lambda **kw: ks.GRU(4, **kw),
     "gru_reset_before": lambda **kw: ks.GRU(4, reset_after=False, **kw),
+    # The variant cells: their equations are built-in operations too.
+    "peephole_lstm": lambda **kw: ks.PeepholeLSTM(4, **kw),
+    "cifg_lstm": lambda **kw: ks.CIFGLSTM(4, **kw),
+    "layer_norm_lstm": lambda **kw: ks.LayerNormLSTM(4, **kw),
+    "layer_norm_gru": lambda **kw: ks.LayerNormGRU(4, **kw),
+    "layer_norm_simple_rnn": lambda **kw: ks.LayerNormSimpleRNN(4, **kw),
+    "min_gru": lambda **kw: ks.MinGRU(4, **kw),
+    "min_lstm": lambda **kw: ks.MinLSTM(4, **kw),
 }
 
 
@@ -337,6 +345,13 @@ def test_fused_lstm_where_its_equations_are_the_cells(tmp_path):
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in names and "LOGISTIC" not in names
     (answer,) = _run(path, inputs=sequence).values()
     np.testing.assert_allclose(answer, model(sequence).numpy(), atol=1e-5)
+
+    # The peephole LSTM's equations are not the fused kernel's.
+    peephole = keras.Sequential([keras.Input((6, 3)), ks.PeepholeLSTM(4)])
+    path = ks.export_litert(peephole, tmp_path / "peephole.tflite", fused_lstm=True)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in _op_names(path)
+    (answer,) = _run(path, inputs=sequence).values()
+    np.testing.assert_allclose(answer, peephole(sequence).numpy(), atol=1e-5)
 
     # Masked steps and other activations keep the unrolled equations.
     ids = keras.Input((5,), dtype="int32", name="token_ids")
