@@ -180,6 +180,10 @@ def export_litert(
             _vocabulary_path(path), json.dumps(sidecar, ensure_ascii=False, indent=1).encode()
         )
     _write_atomically(path, flatbuffer)
+    if sidecar is None:
+        # A vocabulary left by an overwritten text model no longer belongs here.
+        with contextlib.suppress(FileNotFoundError):
+            _vocabulary_path(path).unlink()
     return path
 
 

@@ -202,6 +202,14 @@ def test_text_model_takes_token_ids_and_writes_its_vocabulary(tmp_path):
     assert sidecar["vocabulary"] == vectorizer.get_vocabulary()
     assert sidecar["labels"] == ["neg", "pos", "mixed"]
     assert sidecar["sequence_length"] == 4 and sidecar["form"] == "sequence"
+    # Replaced by a model without a vocabulary, the file loses its vocabulary too.
+    plain = keras.Sequential([keras.Input((4, 2)), ks.GRU(2)])
+    ks.export_litert(plain, tmp_path / "plain.tflite")
+    with pytest.raises(FileExistsError):
+        ks.export_litert(plain, tmp_path / "classifier.tflite")
+    ks.export_litert(model, tmp_path / "again.tflite")
+    ks.export_litert(plain, tmp_path / "again.tflite", overwrite=True)
+    assert not (tmp_path / "again.vocabulary.json").exists()
     index = {word: i for i, word in enumerate(sidecar["vocabulary"])}
     words = ["a", "good", "plot"]
     ids = [index.get(word, sidecar["oov_id"]) for word in words]
