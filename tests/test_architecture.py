@@ -17,10 +17,11 @@ KERAS_INTERNALS = "keras_seqcells._keras_internals"
 LAYER_WALKERS = {
     "keras_seqcells.stepping",
     # Exceptions: the converters translate every layer of a model or stack in
-    # turn (an ONNX graph, a PyTorch module), which the stepping core does not
+    # turn (an ONNX graph, a PyTorch module, a LiteRT graph), which the stepping core does not
     # offer; they find no layer by kind.
     "keras_seqcells.onnx_export",
     "keras_seqcells.convert_torch",
+    "keras_seqcells.litert",
 }
 
 # Builtins that iterate their argument.
