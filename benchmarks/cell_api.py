@@ -5,7 +5,8 @@
 matrix products and so the same FLOPs as `keras_seqcells.GRU` and
 `keras.layers.GRU(reset_after=True)`. One run times a training step
 (`model.train_on_batch`: forward, backward, Adam) of
-`Input -> layer -> Dense(1)` at B=64, T=100, D=32, H=128 for:
+`Input -> layer -> Dense(1)` at B=64, T=100, D=32, H=128, and a compiled
+forward call at B=1 (as `benchmarks/rnn.py` times inference), for:
 
 - `keras.layers.GRU` (Keras's built-in layer),
 - `keras_seqcells.GRU` (our built-in cell),
@@ -31,7 +32,7 @@ from keras import ops
 
 import keras_seqcells
 from benchmarks.readme_blocks import write_block
-from benchmarks.rnn import _inputs, interleaved_medians, machine
+from benchmarks.rnn import _inputs, compiled_forward, interleaved_medians, machine
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
@@ -96,24 +97,37 @@ def training_model(name, units, timesteps, features):
 
 
 def measure(units=128, batch=64, timesteps=100, repeats=15):
-    """Median seconds of a training step of each layer of `LAYERS`."""
+    """Median seconds of each layer of `LAYERS`: `{"train": {...}, "infer": {...}}`.
+
+    "train" is a training step at `batch`; "infer" a compiled forward call at
+    batch 1 (`benchmarks.rnn.compiled_forward`).
+    """
     x, y = _inputs(batch, timesteps)
     models = {name: training_model(name, units, timesteps, x.shape[-1]) for name in LAYERS}
-    return interleaved_medians(
+    train = interleaved_medians(
         {name: (lambda m=m: m.train_on_batch(x, y)) for name, m in models.items()}, repeats
     )
+    one = x[:1]
+    forwards = {name: compiled_forward(model) for name, model in models.items()}
+    infer = interleaved_medians(
+        {name: (lambda f=f: f(one)) for name, f in forwards.items()}, repeats
+    )
+    return {"train": train, "infer": infer}
 
 
 def markdown(medians, description):
-    user = medians[USER]
+    train, infer = medians["train"], medians["infer"]
     lines = [
         description,
         "",
-        "| layer | training step (ms) | user cell / this |",
-        "| --- | ---: | ---: |",
+        "| layer | training step (ms) | user cell / this | inference B=1 (ms) | user cell / this |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, seconds in medians.items():
-        lines.append(f"| {name} | {seconds * 1e3:.1f} | {user / seconds:.2f} |")
+    for name in train:
+        lines.append(
+            f"| {name} | {train[name] * 1e3:.1f} | {train[USER] / train[name]:.2f} "
+            f"| {infer[name] * 1e3:.2f} | {infer[USER] / infer[name]:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -126,7 +140,8 @@ def main(argv=None):
     medians = measure(units=args.units, repeats=args.repeats)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     description = (
-        f"Training step, B=64 T=100 D=32 H={args.units}, medians of {args.repeats} interleaved "
+        f"Training step at B=64 and compiled inference at B=1, T=100 D=32 H={args.units}, "
+        f"medians of {args.repeats} interleaved "
         f"repeats on {machine()} (load average {load:.1f} at the end; "
         "`python -m benchmarks.cell_api`). `UserGRUCell` is our GRU's equations written on "
         "the public cell API (same products, same FLOPs)."
