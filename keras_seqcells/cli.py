@@ -13,6 +13,9 @@ Examples:
     keras-seqcells export runs/tagging/model.keras saved_models/tagger
     keras-seqcells export runs/tagging/model.keras --name tagger --root /models
     keras-seqcells serve-check saved_models/tagger --model runs/tagging/model.keras
+    keras-seqcells export runs/tagging/model.keras tagger.onnx --format onnx
+    keras-seqcells export runs/tagging/model.keras tagger.tflite --format litert --quantize int8
+    keras-seqcells serve-check tagger.onnx --model runs/tagging/model.keras
 """
 
 import argparse
@@ -116,17 +119,36 @@ def _build_parser():
 
 
 def _add_export_parsers(commands):
+    from keras_seqcells.deploy import FORMATS, QUANTIZATIONS
     from keras_seqcells.serving.signatures import EXPORT_TASKS
 
     export = commands.add_parser(
-        "export", help="write a saved model as the next SavedModel version for TF Serving"
+        "export",
+        help="write a saved model as the next SavedModel version for TF Serving, "
+        "or as a LiteRT or ONNX file",
     )
     export.add_argument("model", help="a saved .keras model")
     export.add_argument(
         "path",
         nargs="?",
         help="the model's export folder, absolute or relative: saved_models/<name>, "
-        "/models/<name> (or give --name)",
+        "/models/<name> (or give --name); for litert and onnx the file (.tflite, .onnx)",
+    )
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="saved_model",
+        help="default: %(default)s (TF Serving)",
+    )
+    export.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="LiteRT only: the weights' type (default: float32)",
+    )
+    export.add_argument(
+        "--streaming",
+        action="store_true",
+        help="litert and onnx: the one-step form, the states as inputs and outputs",
     )
     export.add_argument(
         "--name",
@@ -150,9 +172,19 @@ def _add_export_parsers(commands):
         "check its answers and request formats, and run saved_model_cli and a fresh "
         "tf.saved_model.load on it",
     )
-    check.add_argument("path", help="the export folder, e.g. saved_models/<name>")
+    check.add_argument(
+        "path",
+        help="the export folder, e.g. saved_models/<name>, or a .tflite or .onnx file "
+        "(loaded in a fresh python -I process with only its runtime)",
+    )
     check.add_argument("--version", type=int, help="default: the newest version")
     check.add_argument("--model", help="a .keras model whose answers the export must give")
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        help=".tflite and .onnx: largest difference from the model's answers "
+        "(default: 1e-5 for float32, 1e-2 for float16, 1e-1 for int8 weights)",
+    )
     check.add_argument(
         "--no-grpc", action="store_true", help="skip the gRPC PredictRequest round trip"
     )
@@ -539,9 +571,40 @@ def _generate(args):
 
 
 def _export(args):
+    from keras_seqcells.deploy import check_format_options, export_file
     from keras_seqcells.serving import export, model_folder
     from keras_seqcells.serving.saved_model import check_name
 
+    check_format_options(args.format, args.quantize, args.streaming)
+    if args.format != "saved_model":
+        given = {
+            option: value
+            for option, value in {
+                "--name": args.name,
+                "--root": args.root,
+                "--version": args.version,
+                "--task": args.task,
+                "--no-xla": args.no_xla or None,
+                "--top": None if args.top == 5 else args.top,
+            }.items()
+            if value is not None
+        }
+        if given or args.path is None:
+            raise ValueError(
+                f"Expected DEST (the file) and no SavedModel options with --format "
+                f"{args.format}. Received: path={args.path!r}, {given}"
+            )
+        model = load_model(args.model, argument="MODEL")
+        path = export_file(
+            model,
+            args.path,
+            args.format,
+            quantize=args.quantize,
+            streaming=args.streaming,
+            overwrite=args.overwrite,
+        )
+        print(f"exported: {path}")
+        return
     if (args.path is None) == (args.name is None):
         raise ValueError(
             "Expected either PATH (the export folder) or --name NAME (a model under --root). "
@@ -571,8 +634,34 @@ def _export(args):
 
 
 def _serve_check(args):
+    from keras_seqcells.deploy import check_deployed, detect_format
     from keras_seqcells.serving import serve_check
 
+    format = detect_format(args.path)
+    if format != "saved_model":
+        given = [
+            option
+            for option, value in {
+                "--version": args.version is not None,
+                "--no-grpc": args.no_grpc,
+                "--no-fresh-process": args.no_fresh_process,
+            }.items()
+            if value
+        ]
+        if given:
+            raise ValueError(
+                f"Expected no SavedModel options for a {format} file. Received: {given}"
+            )
+        model = load_model(args.model) if args.model else None
+        for line in check_deployed(args.path, model=model, tolerance=args.tolerance):
+            print(line)
+        print("serve-check: OK")
+        return
+    if args.tolerance is not None:
+        raise ValueError(
+            "Expected --tolerance only for a .tflite or .onnx file. "
+            f"Received: tolerance={args.tolerance!r}"
+        )
     model = load_model(args.model) if args.model else None
     for line in serve_check(
         args.path,
@@ -598,6 +687,7 @@ COMMANDS = {
 
 
 def main(argv=None):
+    from keras_seqcells.deploy import DeployCheckError
     from keras_seqcells.serving import ServeCheckError
 
     args = _build_parser().parse_args(argv)
@@ -606,7 +696,7 @@ def main(argv=None):
     except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"keras-seqcells {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except ServeCheckError as error:
+    except (ServeCheckError, DeployCheckError) as error:
         print(f"keras-seqcells {args.command}: FAILED: {error}", file=sys.stderr)
         return 1
     return 0
