@@ -97,34 +97,28 @@ class DeployCheckError(Exception):
 
 
 def detect_format(path):
-    """The deployment format of `path`, from what it is.
+    """The deployment format of `path`, from its suffix.
 
     Args:
-        path: A SavedModel folder (a model folder of versions, or one
-            version), a `.tflite` file or an `.onnx` file.
+        path: A `.tflite` file, an `.onnx` file, or anything else, taken for a
+            SavedModel folder (a model folder of versions, or one version)
+            whose own check says what is wrong with it.
 
     Returns:
-        `"saved_model"`, `"litert"` or `"onnx"`.
+        `"litert"`, `"onnx"` or `"saved_model"`.
 
-    Example:
-
-    >>> detect_format("exports/tagger.onnx")  # doctest: +SKIP
-    'onnx'
+    Raises:
+        FileNotFoundError: for a `.tflite` or `.onnx` path that does not exist.
     """
     path = pathlib.Path(os.fspath(path))
-    if not path.exists():
-        raise FileNotFoundError(
-            "Expected an export that exists: a SavedModel folder, a .tflite or an .onnx file. "
-            f"Received: path={str(path)!r}"
-        )
-    if path.is_dir():
-        return "saved_model"
     for name, suffix in SUFFIXES.items():
         if path.suffix == suffix:
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"Expected an existing {suffix} file. Received: path={str(path)!r}"
+                )
             return name
-    raise ValueError(
-        f"Expected a SavedModel folder, a .tflite or an .onnx file. Received: path={str(path)!r}"
-    )
+    return "saved_model"
 
 
 def check_format_options(format, quantize=None, streaming=False):

@@ -98,13 +98,19 @@ def test_a_file_without_its_format_suffix_is_refused(lstm_model_path, tmp_path, 
     assert "Expected a path ending in .onnx" in captured.err
 
 
-def test_serve_check_of_a_missing_or_unknown_file(tmp_path, capsys):
-    status, captured = _run(["serve-check", str(tmp_path / "missing.onnx")], capsys)
-    assert status == 2 and "Expected an export that exists" in captured.err
+@pytest.mark.parametrize("name", ["missing.onnx", "missing.tflite"])
+def test_serve_check_of_a_missing_file(name, tmp_path, capsys):
+    status, captured = _run(["serve-check", str(tmp_path / name)], capsys)
+    assert status == 2
+    assert f"Expected an existing {name[7:]} file" in captured.err
+
+
+def test_other_paths_are_checked_as_saved_models(tmp_path, capsys):
     unknown = tmp_path / "model.bin"
     unknown.write_bytes(b"\0")
+    assert deploy.detect_format(unknown) == "saved_model"
     status, captured = _run(["serve-check", str(unknown)], capsys)
-    assert status == 2 and "a .tflite or an .onnx file" in captured.err
+    assert status == 2 and "Expected an export folder holding numbered versions" in captured.err
 
 
 def test_serve_check_refuses_saved_model_options_for_a_file(lstm_model_path, tmp_path, capsys):
