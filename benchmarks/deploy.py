@@ -201,7 +201,13 @@ def _litert_runtimes(model, folder, timesteps):
                     feed[name] = np.zeros((x.shape[0], *info["shape"][1:]), info["dtype"])
                 else:
                     feed[name] = x
-            (answer,) = [value for name, value in runner(**feed).items() if "state" not in name]
+            # The score is the one output of shape (batch, 1): files whose outputs
+            # are not named by the model (output_0, ...) still give the states too.
+            (answer,) = [
+                value
+                for name, value in runner(**feed).items()
+                if "state" not in name and value.shape == (x.shape[0], 1)
+            ]
             return answer
 
         rows.append(
