@@ -156,3 +156,12 @@ def test_litert_export_and_serve_check(quantize, streaming, lstm_model_path, tmp
     assert status == 0, captured.err
     tolerance = deploy.TOLERANCES[quantize]
     assert f"(tolerance {tolerance:g})" in captured.out
+
+
+def test_unnamed_outputs_are_matched_by_shape():
+    expected = [np.array([[0.5]], "float32")]
+    got = {"output_0": np.zeros((1, 4), "float32"), "output_1": np.array([[0.5]], "float32")}
+    assert "'output_1'" in deploy.compare_answers(got, expected, 1e-5)[0]
+    ambiguous = {"output_0": np.zeros((1, 1)), "output_1": np.zeros((1, 1))}
+    with pytest.raises(deploy.DeployCheckError, match="one output of each shape"):
+        deploy.compare_answers(ambiguous, expected, 1e-5)
