@@ -174,6 +174,7 @@ def _onnx_runtime(model, folder):
 
 def _litert_runtimes(model, folder, timesteps):
     from ai_edge_litert.interpreter import Interpreter
+
     from keras_seqcells.litert import export_litert
 
     rows = []
@@ -181,26 +182,32 @@ def _litert_runtimes(model, folder, timesteps):
         label = quantize or "float32"
         runners = {}
         sizes = []
-        for streaming in (False, True):
+        # LiteRT files fix their batch size: one file per batch size, the
+        # size column giving the batch-1 file and the step file.
+        for form, batch in (("whole B=1", 1), ("whole B=64", 64), ("step B=1", 1)):
+            streaming = form.startswith("step")
             path = export_litert(
                 model,
-                os.path.join(folder, f"model_{label}{'_step' if streaming else ''}.tflite"),
+                os.path.join(folder, f"model_{label}_{form.replace(' ', '_')}.tflite"),
                 streaming=streaming,
                 sequence_length=None if streaming else timesteps,
                 quantize=quantize,
+                batch_size=batch,
             )
             interpreter = Interpreter(model_path=str(path), num_threads=THREADS)
-            runners[streaming] = interpreter.get_signature_runner()
-            sizes.append(_size(path))
+            runners[form] = interpreter.get_signature_runner()
+            if form != "whole B=64":
+                sizes.append(_size(path))
 
-        def call(runner, x, streaming):
+        def call(runner, x):
             details = runner.get_input_details()
             feed = {}
             for name, info in details.items():
                 if "state" in name:
                     feed[name] = np.zeros((x.shape[0], *info["shape"][1:]), info["dtype"])
                 else:
-                    feed[name] = x
+                    # A step file takes the step without its time axis.
+                    feed[name] = x.reshape(tuple(info["shape"]))
             # The score is the one output of shape (batch, 1): files whose outputs
             # are not named by the model (output_0, ...) still give the states too.
             (answer,) = [
@@ -214,11 +221,7 @@ def _litert_runtimes(model, folder, timesteps):
             _Runtime(
                 f"LiteRT {label}",
                 sizes,
-                {
-                    "step B=1": lambda x, r=runners[True]: call(r, x, True),
-                    "whole B=1": lambda x, r=runners[False]: call(r, x, False),
-                    "whole B=64": lambda x, r=runners[False]: call(r, x, False),
-                },
+                {form: (lambda x, r=runner: call(r, x)) for form, runner in runners.items()},
                 quantize=quantize,
             )
         )

@@ -15,6 +15,7 @@ Examples:
     keras-seqcells serve-check saved_models/tagger --model runs/tagging/model.keras
     keras-seqcells export runs/tagging/model.keras tagger.onnx --format onnx
     keras-seqcells export runs/tagging/model.keras tagger.tflite --format litert --quantize int8
+        --sequence-length 40
     keras-seqcells serve-check tagger.onnx --model runs/tagging/model.keras
 """
 
@@ -149,6 +150,15 @@ def _add_export_parsers(commands):
         "--streaming",
         action="store_true",
         help="litert and onnx: the one-step form, the states as inputs and outputs",
+    )
+    export.add_argument(
+        "--sequence-length",
+        type=int,
+        help="litert and onnx: the fixed number of steps of the whole-sequence form "
+        "(LiteRT needs it where the model leaves it open)",
+    )
+    export.add_argument(
+        "--batch-size", type=int, help="litert: the file's fixed batch size (default: 1)"
     )
     export.add_argument(
         "--name",
@@ -576,6 +586,11 @@ def _export(args):
     from keras_seqcells.serving.saved_model import check_name
 
     check_format_options(args.format, args.quantize, args.streaming)
+    if args.format == "saved_model" and (args.sequence_length or args.batch_size) is not None:
+        raise ValueError(
+            "Expected --sequence-length and --batch-size only with --format litert or onnx. "
+            f"Received: sequence_length={args.sequence_length!r}, batch_size={args.batch_size!r}"
+        )
     if args.format != "saved_model":
         given = {
             option: value
@@ -602,6 +617,8 @@ def _export(args):
             quantize=args.quantize,
             streaming=args.streaming,
             overwrite=args.overwrite,
+            sequence_length=args.sequence_length,
+            batch_size=args.batch_size,
         )
         print(f"exported: {path}")
         return

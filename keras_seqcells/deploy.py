@@ -142,7 +142,16 @@ def check_format_options(format, quantize=None, streaming=False):
         )
 
 
-def export_file(model, path, format, quantize=None, streaming=False, overwrite=False):
+def export_file(
+    model,
+    path,
+    format,
+    quantize=None,
+    streaming=False,
+    overwrite=False,
+    sequence_length=None,
+    batch_size=None,
+):
     """Exports `model` as one ONNX or LiteRT file.
 
     Args:
@@ -155,6 +164,11 @@ def export_file(model, path, format, quantize=None, streaming=False, overwrite=F
         streaming: Whether to export the one-step form with the states as
             inputs and outputs.
         overwrite: Whether an existing file may be replaced.
+        sequence_length: None, or the fixed number of time steps of the
+            whole-sequence form (LiteRT needs one where the model's input
+            leaves it open).
+        batch_size: None (the exporter's default: dynamic for ONNX, 1 for
+            LiteRT) or the fixed batch size of a LiteRT file.
 
     Returns:
         The path of the written file (a `pathlib.Path`).
@@ -171,6 +185,11 @@ def export_file(model, path, format, quantize=None, streaming=False, overwrite=F
             "Expected format='onnx' or 'litert' (a SavedModel is a folder of versions: "
             "use keras_seqcells.export). Received: format='saved_model'"
         )
+    if batch_size is not None and format != "litert":
+        raise ValueError(
+            "Expected `batch_size` only with format='litert' (ONNX keeps the batch dynamic). "
+            f"Received: batch_size={batch_size!r}, format={format!r}"
+        )
     path = pathlib.Path(os.fspath(path))
     if path.suffix != SUFFIXES[format]:
         raise ValueError(
@@ -180,15 +199,25 @@ def export_file(model, path, format, quantize=None, streaming=False, overwrite=F
     if format == "onnx":
         from keras_seqcells.onnx_export import export_onnx
 
-        return export_onnx(model, path, streaming=streaming, overwrite=overwrite)
-    try:
-        from keras_seqcells.litert import export_litert
-    except ImportError as error:
-        raise ImportError(
-            "Expected keras_seqcells.litert (the LiteRT export) to be importable. "
-            f"Received: {error}"
-        ) from error
-    return export_litert(model, path, streaming=streaming, quantize=quantize, overwrite=overwrite)
+        return export_onnx(
+            model,
+            path,
+            sequence_length=sequence_length,
+            streaming=streaming,
+            overwrite=overwrite,
+        )
+    from keras_seqcells.litert import export_litert
+
+    options = {} if batch_size is None else {"batch_size": batch_size}
+    return export_litert(
+        model,
+        path,
+        streaming=streaming,
+        sequence_length=sequence_length,
+        quantize=quantize,
+        overwrite=overwrite,
+        **options,
+    )
 
 
 def run_in_runtime(path, format=None):
@@ -256,7 +285,8 @@ def keras_answers(model, inputs):
     """The Keras model's outputs (a list) for the non-state `inputs` of a file.
 
     A streaming file's first step from zero states equals the model on that
-    one step, so the state inputs are left out.
+    one step, so the state inputs are left out (and a step input without its
+    time axis gets one).
     """
     arrays = [value for name, value in inputs.items() if not _is_state(name)]
     if len(arrays) != len(model.inputs):
@@ -264,6 +294,11 @@ def keras_answers(model, inputs):
             f"Expected the file to take the model's {len(model.inputs)} input(s). "
             f"Received: inputs {[name for name in inputs if not _is_state(name)]}"
         )
+    # A step file may take a step without its time axis (batch, features).
+    arrays = [
+        np.expand_dims(array, 1) if array.ndim == len(tensor.shape) - 1 else array
+        for array, tensor in zip(arrays, model.inputs, strict=True)
+    ]
     outputs = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return [np.asarray(output) for output in outputs]

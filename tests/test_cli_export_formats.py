@@ -79,6 +79,8 @@ def test_bad_format_is_refused_by_the_parser(lstm_model_path, tmp_path, capsys):
         (["--quantize", "float16"], "quantize` only with format='litert'"),
         (["--streaming"], "streaming` only with format='litert' or 'onnx'"),
         (["--format", "onnx", "--version", "2"], "no SavedModel options"),
+        (["--sequence-length", "5"], "--sequence-length and --batch-size only with"),
+        (["--format", "onnx", "--batch-size", "2"], "`batch_size` only with format='litert'"),
     ],
 )
 def test_options_that_do_not_go_together_are_refused(
@@ -143,17 +145,23 @@ def test_compare_answers_applies_the_tolerance_relative_to_the_answer():
 
 @pytest.mark.parametrize("quantize", [None, "float16", "int8"])
 @pytest.mark.parametrize("streaming", [False, True])
-def test_litert_export_and_serve_check(quantize, streaming, lstm_model_path, tmp_path, capsys):
+def test_litert_export_and_serve_check(quantize, streaming, tmp_path, capsys):
     pytest.importorskip("keras_seqcells.litert")
     pytest.importorskip("ai_edge_litert")
+    keras.utils.set_random_seed(0)
+    # The converter quantises weights of 1024 values or more only: a 40 x 32 kernel.
+    inputs = keras.Input((None, 40))
+    model = keras.Model(inputs, keras.layers.Dense(2)(ks.LSTM(8)(inputs)))
+    lstm_model_path = _save(model, tmp_path)
     destination = str(tmp_path / "lstm.tflite")
     argv = ["export", lstm_model_path, destination, "--format", "litert"]
     argv += ["--quantize", quantize] if quantize else []
-    argv += ["--streaming"] if streaming else []
+    argv += ["--streaming"] if streaming else ["--sequence-length", "5"]
     status, captured = _run(argv, capsys)
     assert status == 0, captured.err
     status, captured = _run(["serve-check", destination, "--model", lstm_model_path], capsys)
     assert status == 0, captured.err
+    assert f"weights: {quantize or 'float32'};" in captured.out
     tolerance = deploy.TOLERANCES[quantize]
     assert f"(tolerance {tolerance:g})" in captured.out
 
