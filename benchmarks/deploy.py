@@ -368,10 +368,11 @@ def _kilobytes(size):
 
 def table(results, notes, loads, description, command, units, features, timesteps, repeats):
     """The markdown of the `deploy` block; its first line gives the load average."""
+    quick = "; a quick run of few repeats, so noisy" if repeats < 10 else ""
     lines = [
         f"Load average (1 minute) during the run: {statistics.mean(loads):.1f} on average, "
-        f"{max(loads):.1f} at most, on {os.cpu_count()} cores (above one per core, other "
-        "processes competed for them).",
+        f"{max(loads):.1f} at most, on {os.cpu_count()} cores (a load above one per core "
+        f"means other processes competed for the cores){quick}.",
         "",
         f"`Input -> LSTM/GRU({units}) -> Dense(1)` on {features} features; medians of "
         f"{repeats} interleaved repeats, {THREADS} threads per runtime, on {description}. "
