@@ -123,12 +123,23 @@ def layer_names(model):
     return [layer.name for layer in model.layers]
 
 
-def _inbound_layers(layer):
+def _model_nodes(model, layer):
+    """The layer's calls inside `model`'s graph.
+
+    A Sequential model loaded from a `.keras` file calls its layers once
+    while it is built from its config and once more in its graph; only the
+    graph's calls count.
+    """
+    graph_nodes = getattr(getattr(model, "_functional", model), "_nodes", None)
     return [
-        tensor._keras_history.operation
-        for node in layer._inbound_nodes
-        for tensor in node.input_tensors
+        node
+        for index, node in enumerate(layer._inbound_nodes)
+        if graph_nodes is None or f"{id(layer)}_ib-{index}" in graph_nodes
     ]
+
+
+def _inbound_layers(nodes):
+    return [tensor._keras_history.operation for node in nodes for tensor in node.input_tensors]
 
 
 def _chain(model):
@@ -141,8 +152,9 @@ def _chain(model):
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     previous = model.inputs[0]._keras_history.operation
     for layer in layers:
-        inbound = _inbound_layers(layer)
-        if len(layer._inbound_nodes) != 1 or inbound != [previous]:
+        nodes = _model_nodes(model, layer)
+        inbound = _inbound_layers(nodes)
+        if len(nodes) != 1 or inbound != [previous]:
             raise StepError(
                 "Expected a chain of layers, each one feeding the next, to run step by step. "
                 f"Received: layer {layer.name!r} (inputs from "

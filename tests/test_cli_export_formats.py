@@ -150,8 +150,8 @@ def test_litert_export_and_serve_check(quantize, streaming, tmp_path, capsys):
     pytest.importorskip("ai_edge_litert")
     keras.utils.set_random_seed(0)
     # The converter quantises weights of 1024 values or more only: a 40 x 32 kernel.
-    inputs = keras.Input((None, 40))
-    model = keras.Model(inputs, keras.layers.Dense(2)(ks.LSTM(8)(inputs)))
+    # A Sequential model loaded from its file streams too (its layers were called twice).
+    model = keras.Sequential([keras.Input((None, 40)), ks.LSTM(8), keras.layers.Dense(2)])
     lstm_model_path = _save(model, tmp_path)
     destination = str(tmp_path / "lstm.tflite")
     argv = ["export", lstm_model_path, destination, "--format", "litert"]
