@@ -271,7 +271,10 @@ def run_in_runtime(path, format=None):
                 f"({lines[-1] if lines else 'no message'})"
             )
         report = json.loads(done.stdout.strip().splitlines()[-1])
-        with np.load(f"{folder}/inputs.npz") as inputs, np.load(f"{folder}/answers.npz") as outs:
+        with (
+            np.load(f"{folder}/inputs.npz", allow_pickle=False) as inputs,
+            np.load(f"{folder}/answers.npz", allow_pickle=False) as outs,
+        ):
             report["inputs"] = {name: inputs[f"i{n}"] for n, name in enumerate(report["inputs"])}
             report["outputs"] = {name: outs[f"o{n}"] for n, name in enumerate(report["outputs"])}
     return report

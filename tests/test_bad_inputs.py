@@ -323,7 +323,7 @@ API_CASES = [
         ValueError,
         "cell",
         "'transformer'",
-        "'gru', 'lstm', 'simple_rnn'",
+        "'gru', 'layer_norm_gru', 'layer_norm_lstm', 'layer_norm_simple_rnn', 'lstm', 'min_gru'",
     ),
     ApiCase(
         "settings_zero_epochs",

@@ -324,7 +324,7 @@ BAD_ARGUMENTS = {
     "use_cudnn": (ValueError, "to be one of {'auto', True, False}", 1),
     "log_dir": (TypeError, "to be a path (a str or os.PathLike)", 3),
     "every_n_epochs": (ValueError, "to be a positive integer", 0),
-    "cell": (ValueError, "to be one of ['gru', 'lstm', 'simple_rnn']", "rnn"),
+    "cell": (ValueError, f"to be one of {sorted(ks.layers.CELL_LAYERS)}", "rnn"),
     "epochs": (ValueError, "to be a positive integer", 0),
     "batch_size": (TypeError, "to be an integer", 8.0),
     "patience": (ValueError, "to be a positive integer", -1),
