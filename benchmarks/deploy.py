@@ -27,14 +27,13 @@ import argparse
 import contextlib
 import os
 import pathlib
-import statistics
 import tempfile
 
 import keras
 import numpy as np
 
 import keras_seqcells
-from benchmarks.readme_blocks import write_block
+from benchmarks.readme_blocks import load_sentence, write_block
 from benchmarks.rnn import interleaved_medians, machine
 
 THREADS = 2
@@ -370,9 +369,7 @@ def table(results, notes, loads, description, command, units, features, timestep
     """The markdown of the `deploy` block; its first line gives the load average."""
     quick = "; a quick run of few repeats, so noisy" if repeats < 10 else ""
     lines = [
-        f"Load average (1 minute) during the run: {statistics.mean(loads):.1f} on average, "
-        f"{max(loads):.1f} at most, on {os.cpu_count()} cores (a load above one per core "
-        f"means other processes competed for the cores){quick}.",
+        f"{load_sentence(loads)}{quick}.",
         "",
         f"`Input -> LSTM/GRU({units}) -> Dense(1)` on {features} features; medians of "
         f"{repeats} interleaved repeats, {THREADS} threads per runtime, on {description}. "

@@ -24,12 +24,13 @@ Usage:
 """
 
 import argparse
+import os
 
 import keras
 import numpy as np
 
 import keras_seqcells
-from benchmarks.readme_blocks import write_block
+from benchmarks.readme_blocks import load_sentence, write_block
 from benchmarks.rnn import interleaved_medians, machine
 
 BATCH, FEATURES, UNITS = 32, 32, 128
@@ -60,8 +61,9 @@ def measure(timesteps, rounds, batch=BATCH, features=FEATURES, units=UNITS, warm
         warmup: Calls of each training step before the timed ones.
 
     Returns:
-        A list of rows `{"timesteps", "implementation", "seconds", "ratio"}`,
-        the ratio being to `keras.layers.GRU` at the same length.
+        A list of rows `{"timesteps", "implementation", "seconds", "ratio",
+        "load"}`, the ratio being to `keras.layers.GRU` at the same length and
+        the load the machine's 1-minute load average after that length.
     """
     rng = np.random.default_rng(0)
     rows = []
@@ -76,6 +78,7 @@ def measure(timesteps, rounds, batch=BATCH, features=FEATURES, units=UNITS, warm
             rounds,
             warmup=warmup,
         )
+        load = os.getloadavg()[0]
         for name, seconds in medians.items():
             rows.append(
                 {
@@ -83,6 +86,7 @@ def measure(timesteps, rounds, batch=BATCH, features=FEATURES, units=UNITS, warm
                     "implementation": name,
                     "seconds": seconds,
                     "ratio": seconds / medians[REFERENCE],
+                    "load": load,
                 }
             )
     return rows
@@ -129,8 +133,8 @@ def summary(rows):
 def table(rows, description, command):
     """The markdown block: how it was measured, the table, and the summary line."""
     lines = [
-        f"Measured by `{command}` on a loaded 2-core machine (shared with other jobs, so "
-        f"absolute times are noisy; the interleaved repeats share the load): {description}. "
+        f"Measured by `{command}` on {description}. "
+        f"{load_sentence([row['load'] for row in rows])}; the interleaved repeats share it. "
         f"One training step (forward, backward, Adam, MSE), B={BATCH}, D={FEATURES}, "
         f"H={UNITS}; medians; ratio = time / `{REFERENCE}`'s at the same T.",
         "",

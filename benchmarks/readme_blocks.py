@@ -26,6 +26,19 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _MARKER = re.compile(r"<!-- ([a-z0-9][a-z0-9-]*):start -->\n(.*?)<!-- \1:end -->", re.DOTALL)
 
 
+def load_sentence(loads):
+    """One sentence on the machine's load while a benchmark ran.
+
+    Args:
+        loads: 1-minute load averages sampled during the run.
+    """
+    return (
+        f"Load average (1 minute) during the run: {sum(loads) / len(loads):.1f} on average, "
+        f"{max(loads):.1f} at most, on {os.cpu_count()} cores (a load above one per core "
+        "means other processes competed for the cores)"
+    )
+
+
 def _check_name(name):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(

@@ -34,7 +34,7 @@ def test_min_rnn_benchmark_table_has_every_layer_at_every_length():
     lines = text.splitlines()
     assert lines[2] == "| T | layer | ms / step | ratio |"
     assert sum(line.startswith("| 5 | ") for line in lines) == len(min_rnn.IMPLEMENTATIONS)
-    assert "loaded 2-core machine" in lines[0] and "at T = 5" in lines[-1]
+    assert "Load average (1 minute) during the run" in lines[0] and "at T = 5" in lines[-1]
 
 
 def test_speed_results_and_readme_block_per_backend():
