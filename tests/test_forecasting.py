@@ -134,6 +134,27 @@ def test_model_answers_in_the_series_units(tmp_path):
     np.testing.assert_allclose(forecasting.forecast(reloaded, data.inputs("test")), forecasts)
 
 
+def test_default_window_spans_two_seasons_up_to_sixty_rows():
+    windows = {None: 30, 4: 8, 12: 24, 24: 48, 30: 60, 31: 30, 52: 30, 365: 30}
+    assert {season: forecasting.default_window(season) for season in windows} == windows
+
+
+def test_seasonal_model_reads_the_changes_since_one_season_earlier():
+    task = Forecasting(window=24, horizon=6, reference="season")
+    data = task.load_data("airline-passengers")
+    model = task.build_model(data, TrainSettings(units=4, output_dir="unused"))
+    reads = keras.Model(model.inputs, model.get_layer("seasonal_changes").output)
+    inputs = data.inputs("test")
+    changes = (inputs[:, 12:] - inputs[:, :12]) / data.std[0]  # 12 rows past the first season
+    np.testing.assert_allclose(reads.predict(inputs, verbose=0), changes, rtol=1e-4, atol=1e-5)
+    # A window that reaches less than two rows past the season reads the rows
+    # relative to the last, as a persistence model does.
+    short = Forecasting(window=13, horizon=6, reference="season")
+    short_model = short.build_model(short.load_data("airline-passengers"), TrainSettings(units=4))
+    names = {layer.name for layer in short_model.layers}
+    assert "relative_to_last" in names and "seasonal_changes" not in names
+
+
 def test_custom_csv_with_named_columns(tmp_path):
     path = write_csv(tmp_path / "sales.csv", ["id", "month", "sales"], monthly_rows(72))
     task = Forecasting(date_column="month", target="sales", **TINY_TASK)
@@ -263,7 +284,7 @@ def test_date_spread_over_columns_after_an_index_column(tmp_path):
     assert data.series.columns == ["load"]  # index and date parts are not features
     assert data.dates[:2] == ["2021-03-01 00:00:00", "2021-03-01 01:00:00"]
     assert data.season == 24  # hourly data with a daily cycle
-    assert (data.window, data.horizon) == (30, 7)
+    assert (data.window, data.horizon) == (48, 7)  # the window spans two seasons
 
 
 def test_year_column_alone_and_undated_rows_with_freq(tmp_path):

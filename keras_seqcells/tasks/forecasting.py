@@ -32,7 +32,11 @@ output is a zero-initialised correction added to a baseline forecast (the
 - `"none"`: the training mean;
 - `"last"`: persistence, the last value of the window;
 - `"season"`: seasonal naive, the values one season earlier (the model's
-  input then reaches back a whole season).
+  input then reaches back a whole season, and the recurrent layer reads each
+  row's change since one season earlier, after the first season of the
+  input: the changes that a seasonal ARIMA model continues; where a window
+  reaches less than two rows past the season, it reads the rows relative to
+  the last, as with `"last"`).
 
 By default the reference is the baseline with the lowest MAE on the
 validation split, so training starts from the strongest simple forecast; the
@@ -89,6 +93,8 @@ CALENDAR_SEASONS = (
     ((28, 31), (12,)),
     ((89, 92), (4,)),
 )
+#: The longest default window that spans two seasons (longer seasons get 30 rows).
+LONGEST_SEASONAL_WINDOW = 60
 #: Autocorrelation of the detrended target a season must reach at its lag.
 MIN_SEASON_CORRELATION = 0.3
 #: Seasons the training part must hold for a season to be kept.
@@ -237,6 +243,13 @@ class SeriesData:
         """The training mean of each target, for every window of `split`."""
         shape = (len(self.origins(split)), self.horizon, self.n_targets)
         return self._shaped(np.broadcast_to(self.mean[: self.n_targets], shape))
+
+
+def default_window(season):
+    """Two seasons where those span at most `LONGEST_SEASONAL_WINDOW` rows, else 30."""
+    if season and 2 * season <= LONGEST_SEASONAL_WINDOW:
+        return 2 * season
+    return 30
 
 
 def split_sizes(n):
@@ -711,8 +724,9 @@ class Forecasting(Task):
     """Multi-step forecasts of one or more series from their recent past.
 
     Args:
-        window: Rows the recurrent layer reads. By default `2 * season`, at
-            most 30 (30 without a season) and at most half the training part.
+        window: Rows the recurrent layer reads. By default two seasons
+            where those span at most 60 rows, else 30 (30 without a season),
+            and at most half the training part.
         horizon: Values forecast after each window. By default `season // 2`,
             at most 7 (1 without a season).
         season: Seasonality period in rows; inferred by default (see the
@@ -867,9 +881,7 @@ class Forecasting(Task):
         training = series.table[:n_train]
         season = self.season or infer_season(training[:, 0], series.spacing)
         horizon = self.horizon or (max(1, min(7, season // 2)) if season else 1)
-        window = self.window or max(
-            2, min(30, 2 * season if season else 30, (n_train - horizon) // 2)
-        )
+        window = self.window or max(2, min(default_window(season), (n_train - horizon) // 2))
         length = window if self.mode == "many_to_many" else max(window, season or 0)
         if not split_fits(n, length, horizon):
             minimum = next(
@@ -978,6 +990,22 @@ class Forecasting(Task):
         )
         if reference == "none":
             sequence = recent
+        elif reference == "season" and length - season >= 2:
+            # The changes since one season earlier: what the correction of a
+            # seasonal naive forecast continues, as a seasonal ARIMA reads them.
+            now = layers.Cropping1D((season, 0), name="after_first_season")(z)
+            before = layers.Cropping1D((0, season), name="one_season_before")(z)
+            changes = layers.Subtract(name="seasonal_changes")(
+                [
+                    _channels(now, 0, n_targets, n_columns, "now_targets"),
+                    _channels(before, 0, n_targets, n_columns, "before_targets"),
+                ]
+            )
+            if n_columns > n_targets:
+                features = _channels(now, n_targets, n_columns, n_columns, "now_features")
+                sequence = layers.Concatenate(name="sequence")([changes, features])
+            else:
+                sequence = changes
         else:
             # Targets relative to their last value: the model then does not
             # depend on the level of a series whose test tail lies beyond the
