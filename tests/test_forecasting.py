@@ -500,3 +500,48 @@ def test_bad_options_and_files_are_clear_errors(tmp_path):
         )
         task = Forecasting(reference="season", **TINY_TASK)
         task.build_model(task.load_data(str(noise)), TrainSettings(output_dir="x"))
+
+
+# The default reference (a baseline added after the recurrent layer: no `step`
+# signature), and the recurrent layer's own forecast (a `step` signature fed one
+# row of every column per step).
+@pytest.mark.parametrize("reference", [None, "none"])
+def test_multivariate_forecaster_exports_and_answers_after_loading(
+    reference, tmp_path, monkeypatch
+):
+    import tensorflow as tf
+
+    import keras_seqcells
+
+    kinds = ["rain", "sun", "fog"]
+    rows = [
+        (
+            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
+            v,
+            round(v / 2, 3),
+            kinds[i % 3],
+        )
+        for i, v in enumerate(seasonal_values(100, 7))
+    ]
+    path = write_csv(tmp_path / "weather.csv", ["date", "temp", "wind", "weather"], rows)
+    task = Forecasting(target="temp", features="wind,weather", reference=reference, **TINY_TASK)
+    data = task.load_data(str(path))
+    keras.utils.set_random_seed(0)
+    model = task.inference_model(task.build_model(data, TrainSettings(units=4, output_dir="x")))
+    change = model.get_layer("change")  # a correction, so the answers are not the baseline's
+    change.set_weights(
+        [0.1 * np.random.default_rng(0).standard_normal(w.shape) for w in change.get_weights()]
+    )
+    monkeypatch.chdir(tmp_path)
+    exported = keras_seqcells.export(model, "saved_models/forecaster", xla=False)
+    report = keras_seqcells.serving.serve_check(
+        "saved_models/forecaster", model=model, fresh_process=False
+    )
+    assert report[-1] == "serving_default: the Keras model's answers"
+    assert any(line.startswith("step:") for line in report) == (reference == "none")
+    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    windows = data.inputs("test", model.inputs[0].shape[1])
+    assert windows.shape[2] == 5  # temp, wind and the three one-hot weather columns
+    expected = forecasting.forecast(model, windows)
+    np.testing.assert_allclose(serve(window=tf.constant(windows))["forecast"], expected, rtol=1e-5)
+    assert not np.allclose(expected, data.persistence("test"))

@@ -318,9 +318,11 @@ def export(model, path, version=None, task=None, overwrite=False, xla=True, top=
       `probabilities` and `label` (text classification); `sentence` to
       `tokens`, `tags`, `probabilities` and `lengths` (tagging); `prompt` to
       `probabilities`, `top_words` and `top_probabilities` (next word);
-      `window` (float32, `(batch, window)`) to `forecast` (forecasting); the
-      model's own input and output names for any other model (each task's
-      export adapter says which; see `keras_seqcells.serving.adapters`).
+      `window` (float32, `(batch, window)`, or `(batch, window, columns)`
+      for a forecaster with features or several targets) to `forecast`
+      (forecasting); the model's own input and output names for any other
+      model (each task's export adapter says which; see
+      `keras_seqcells.serving.adapters`).
     - `serving_xla`: the same with its numeric part compiled by XLA (needs
       `--xla_cpu_compilation_enabled=true` in TensorFlow Serving on CPU).
     - `step` and `initial_state`, where the model runs one step at a time:
