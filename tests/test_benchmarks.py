@@ -172,3 +172,27 @@ def test_unseen_tagging_corpora_say_how_to_install_them():
 
     with pytest.raises(SystemExit, match=r"keras-seqcells\[benchmarks\]"):
         tagging_unseen.corpus_path("no_such_corpus_package", "data.txt")
+
+
+def test_forecast_table_counts_each_role_and_names_the_unseen_misses(tmp_path, monkeypatch):
+    from benchmarks import forecast_unseen
+
+    monkeypatch.setattr(forecast_unseen, "TUNING", ("a",))
+    monkeypatch.setattr(forecast_unseen, "UNSEEN", ("b", "c"))
+    rows = [
+        "| tuned | tuning | 100 | none | 12 | 24, 6, season | 9 | 20 | 10 | +10.0% | beats both |",
+        "| won | unseen | 100 | none | 4 | 8, 2, season | 9 | 20 | 10 | +10.0% | beats both |",
+        "| lost | unseen | 100 | none | 4 | 8, 2, season | 11 | 20 | 10 | -10.0% | "
+        "**worse than seasonal naive** |",
+    ]
+    text = forecast_unseen.summary(rows, "2 CPU cores")
+    assert "beats its baselines on 1 of 1 tuning and 1 of 2 unseen series" in text
+    assert (
+        "missed on 1 of the 2 unseen series: lost (worse than seasonal naive, gain -10.0%)." in text
+    )
+    assert text.endswith(rows[-1])
+    written = {}
+    monkeypatch.setattr(forecast_unseen, "write_block", written.__setitem__)
+    (tmp_path / "rows.md").write_text("\n".join(rows) + "\n")
+    forecast_unseen.main(["--from-rows", str(tmp_path / "rows.md")])  # no training
+    assert written[forecast_unseen.BLOCK].endswith("\n".join(rows))
