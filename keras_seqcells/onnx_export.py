@@ -36,8 +36,15 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_seqcells import onnx_cells
 from keras_seqcells._checks import check_bool, check_optional_positive_int
-from keras_seqcells.cells import GRUCell, LSTMCell, SimpleRNNCell
+from keras_seqcells.cells import (
+    CIFGLSTMCell,
+    GRUCell,
+    LSTMCell,
+    PeepholeLSTMCell,
+    SimpleRNNCell,
+)
 
 OPSET = 17
 
@@ -52,11 +59,20 @@ _DENSE_ACTIVATIONS = {
 # Activations that the ONNX recurrent operators take by name.
 _RECURRENT_ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
-_CELL_OPS = {LSTMCell: "LSTM", GRUCell: "GRU", SimpleRNNCell: "RNN"}
+# The cells that ONNX's own recurrent operators compute (exact types: a
+# subclass may change the equations).
+_CELL_OPS = {
+    LSTMCell: "LSTM",
+    PeepholeLSTMCell: "LSTM",
+    CIFGLSTMCell: "LSTM",
+    GRUCell: "GRU",
+    SimpleRNNCell: "RNN",
+}
 
 _SUPPORTED = (
-    "InputLayer, keras_seqcells SimpleRNN/LSTM/GRU or an RNN layer on SimpleRNNCell/LSTMCell/"
-    "GRUCell, Bidirectional of them, Embedding, Masking, Dense, TimeDistributed(Dense), Dropout"
+    "InputLayer, the keras_seqcells recurrent layers or an RNN layer on their cells, "
+    "Bidirectional of them, Embedding, Masking, Dense, TimeDistributed(Dense), Concatenate, "
+    "Dropout"
 )
 
 
@@ -87,6 +103,17 @@ class _Graph:
         self.inputs = []
         self.outputs = []
         self._used = set()
+
+    def subgraph(self):
+        """A graph for a `Scan` body: fresh names and constants shared with this graph.
+
+        Its constants become initializers of this (outer) graph, which the
+        body reads from the outer scope.
+        """
+        body = _Graph()
+        body._used = self._used
+        body.initializers = self.initializers
+        return body
 
     def fresh(self, hint):
         hint = "".join(c if c.isalnum() or c in "_/." else "_" for c in hint)
@@ -184,11 +211,7 @@ def _check_float32(layer):
         _refuse(layer, f", in float32 (its dtype policy is {name!r})")
 
 
-def _activation_name(function):
-    try:
-        return keras.activations.serialize(function)
-    except (ValueError, TypeError):
-        return getattr(function, "__name__", repr(function))
+_activation_name = onnx_cells.activation_name
 
 
 def _numpy(variable):
@@ -196,8 +219,27 @@ def _numpy(variable):
 
 
 # ------------------------------------------------------------ recurrences
+def _is_native(cell):
+    """Whether one of ONNX's recurrent operators computes the cell's equations."""
+    if type(cell) not in _CELL_OPS:
+        return False
+    if type(cell) not in onnx_cells.STEPS:
+        return True
+    if isinstance(cell, CIFGLSTMCell) and (
+        _activation_name(cell.recurrent_activation) != "sigmoid"
+    ):
+        # i = 1 - f is ONNX's input_forget coupling through σ(-a) = 1 - σ(a).
+        return False
+    return all(
+        _activation_name(function) in _RECURRENT_ACTIVATIONS
+        for function in (cell.activation, cell.recurrent_activation)
+    )
+
+
 def _check_recurrent_layer(layer, streaming):
-    if not isinstance(layer, keras.layers.RNN) or type(layer.cell) not in _CELL_OPS:
+    if not isinstance(layer, keras.layers.RNN) or not (
+        type(layer.cell) in _CELL_OPS or type(layer.cell) in onnx_cells.STEPS
+    ):
         _refuse(layer, "")
     _check_float32(layer)
     cell = layer.cell
@@ -211,6 +253,15 @@ def _check_recurrent_layer(layer, streaming):
             layer,
             ", running forwards with `streaming=True` (a backward pass needs the future steps)",
         )
+    if not _is_native(cell):
+        for function in onnx_cells.step_activations(cell):
+            if _activation_name(function) not in onnx_cells.ACTIVATIONS:
+                _refuse(
+                    layer,
+                    f", with activations among {sorted(onnx_cells.ACTIVATIONS)} "
+                    f"(received {_activation_name(function)!r})",
+                )
+        return
     activations = [cell.activation]
     if not isinstance(cell, SimpleRNNCell):
         activations.insert(0, cell.recurrent_activation)
@@ -239,7 +290,13 @@ def _direction_weights(cell):
             sign * named.get(f"b_{gate}", zeros),
         )
 
-    if isinstance(cell, LSTMCell):
+    if isinstance(cell, CIFGLSTMCell):
+        # ONNX's input_forget computes f = 1 - i from the input gate: the
+        # input gate is σ(-a_f) = 1 - f_t, its own forget block is unused.
+        unused = (np.zeros_like(named["W_xf"]), np.zeros_like(named["W_hf"]), zeros)
+        gates = [weights("f", -1.0), weights("o"), unused, weights("c")]
+        activations = [cell.recurrent_activation, cell.activation, cell.activation]
+    elif isinstance(cell, LSTMCell):
         gates = [weights(g) for g in ("i", "o", "f", "c")]
         activations = [cell.recurrent_activation, cell.activation, cell.activation]
     elif isinstance(cell, GRUCell):
@@ -257,7 +314,15 @@ def _direction_weights(cell):
 
 
 def _state_names(cell):
-    return ["h", "c"] if isinstance(cell, LSTMCell) else ["h"]
+    return list(cell.state_names)
+
+
+def _peepholes(cell):
+    """ONNX's `P` (p_i, p_o, p_f) of a peephole LSTM cell, else None."""
+    if not isinstance(cell, PeepholeLSTMCell):
+        return None
+    named = cell.named_weights()
+    return np.concatenate([named["p_i"], named["p_o"], named["p_f"]]).astype(np.float32)
 
 
 def _head(graph, cell, x, hint):
@@ -375,6 +440,10 @@ class _Recurrence:
         bias = g.constant(np.stack([p[2] for p in parts]).astype(np.float32), f"{hint}/B")
         activations = [name for p in parts for name in p[3]]
         inputs = [sequences, kernel, recurrent, bias, sequence_lens or "", *initial_states]
+        peepholes = [_peepholes(d.cell) for d in self.directions]
+        if peepholes[0] is not None:
+            inputs += [""] * (7 - len(inputs))
+            inputs.append(g.constant(np.stack(peepholes), f"{hint}/P"))
         while inputs and inputs[-1] == "":
             inputs.pop()
         attributes = {
@@ -388,6 +457,8 @@ class _Recurrence:
         }
         if self.op_type == "GRU":
             attributes["linear_before_reset"] = int(self.cell.reset_after)
+        if isinstance(self.cell, CIFGLSTMCell):
+            attributes["input_forget"] = 1
         return inputs, attributes
 
     def run(self, x, initial_state):
@@ -490,6 +561,154 @@ class _Recurrence:
         return output, new_states
 
 
+class _ScanRecurrence:
+    """Converts a recurrent layer on a cell ONNX has no operator for: a `Scan` of its step.
+
+    The input projections of all steps are one `MatMul` before the `Scan`;
+    its body is the cell's step in primitive operations (`onnx_cells`). A
+    mask is a second scanned input: a masked step keeps the states, and its
+    output repeats the last output (zeros before any step, or always with
+    `zero_output_for_mask`), as in Keras.
+    """
+
+    def __init__(self, graph, context, layer, directions, backwards_in_place):
+        self.graph = graph
+        self.context = context
+        self.layer = layer
+        self.directions = directions
+        self.backwards_in_place = backwards_in_place
+        self.cell = directions[0].cell
+        self.hint = layer.name
+
+    def _projection(self, graph, cell, x, hint):
+        y = graph.op("MatMul", [x, graph.constant(_numpy(cell.kernel), f"{hint}/kernel")])
+        if cell.use_bias and cell.bias_in_projection:
+            y = graph.op("Add", [y, graph.constant(_numpy(cell.bias), f"{hint}/bias")])
+        return y
+
+    def _zeros(self, x):
+        """Zero states (batch, units) for the batch of `x`."""
+        g = self.graph
+        shape = g.op("Concat", [g.dim(x, 0), g.ints([self.cell.units], "units")], axis=0)
+        return g.op(
+            "ConstantOfShape",
+            [shape],
+            f"{self.hint}/zeros",
+            value=_onnx().helper.make_tensor("zero", _onnx().TensorProto.FLOAT, [1], [0.0]),
+        )
+
+    def run(self, x, initial_state):
+        """Returns `(output, states)` per direction: its Keras output and final states."""
+        g = self.graph
+        n_states = len(_state_names(self.cell))
+        given = None
+        if initial_state is not None:
+            given = [self.context.value(t).name for t in initial_state]
+            if len(given) != n_states * len(self.directions):
+                _refuse(
+                    self.layer,
+                    f", with {n_states * len(self.directions)} initial states "
+                    f"(received {len(given)})",
+                )
+        mask = None
+        if x.mask is not None:
+            # Scanned along time: (batch, time, 1), broadcast over the units.
+            mask = g.unsqueeze(x.mask, [2], f"{self.hint}/step_mask")
+        per_direction = []
+        for index, direction in enumerate(self.directions):
+            hint = f"{self.hint}/{index}" if len(self.directions) == 2 else self.hint
+            if given is not None:
+                states = given[index * n_states : (index + 1) * n_states]
+            else:
+                states = [self._zeros(x.name) for _ in range(n_states)]
+            per_direction.append(self._scan(direction, x.name, mask, states, hint))
+        return per_direction
+
+    def _scan(self, direction, x, mask, states, hint):
+        onnx = _onnx()
+        g = self.graph
+        cell = direction.cell
+        float_type = onnx.TensorProto.FLOAT
+        projected = self._projection(g, cell, x, hint)
+        body = g.subgraph()
+        state_inputs = [
+            body.add_input(body.fresh(f"{hint}/{name}_prev"), float_type, None)
+            for name in _state_names(cell)
+        ]
+        carried = list(states)
+        last_input = None
+        if mask is not None:
+            last_input = body.add_input(body.fresh(f"{hint}/last_output"), float_type, None)
+            carried.append(self._zeros(x))
+        projected_t = body.add_input(body.fresh(f"{hint}/projected_t"), float_type, None)
+        scanned = [projected]
+        mask_t = None
+        if mask is not None:
+            mask_t = body.add_input(body.fresh(f"{hint}/mask_t"), onnx.TensorProto.BOOL, None)
+            scanned.append(mask)
+        new_states = onnx_cells.STEPS[type(cell)](body, cell, projected_t, state_inputs)
+        output = new_states[0]
+        outputs = list(new_states)
+        sequence_output = output
+        if mask is not None:
+            outputs = [
+                body.op("Where", [mask_t, new, old])
+                for new, old in zip(new_states, state_inputs, strict=True)
+            ]
+            last = body.op("Where", [mask_t, output, last_input])
+            outputs.append(last)
+            held = (
+                body.constant(np.float32(0), "zero_f")
+                if direction.zero_output_for_mask
+                else last_input
+            )
+            sequence_output = body.op("Where", [mask_t, output, held])
+        body_outputs = []
+        for index, source in enumerate([*outputs, sequence_output]):
+            body_outputs.append(body.add_output(source, f"{hint}/out_{index}", float_type, 2))
+        body_graph = onnx.helper.make_graph(
+            body.nodes, g.fresh(f"{hint}/step"), body.inputs, body.outputs
+        )
+        backwards = direction.go_backwards
+        results = g.op(
+            "Scan",
+            [*carried, *scanned],
+            f"{hint}/scan",
+            outputs=len(carried) + 1,
+            body=body_graph,
+            num_scan_inputs=len(scanned),
+            scan_input_axes=[1] * len(scanned),
+            scan_input_directions=[int(backwards)] * len(scanned),
+            scan_output_axes=[1],
+            # Keras gives a backward layer's outputs in the order it computed
+            # them; Bidirectional puts them back in time order.
+            scan_output_directions=[int(backwards and self.backwards_in_place)],
+        )
+        final_states = results[: len(states)]
+        last_output = results[len(states)] if mask is not None else final_states[0]
+        sequence = results[-1] if self.layer.return_sequences else None
+        return (sequence if sequence is not None else last_output, final_states)
+
+    def step(self, x, state_inputs):
+        """The streaming form: one step from `state_inputs` (batch, units); (output, new states)."""
+        g, cell = self.graph, self.cell
+        x_t = g.squeeze(x.name, [1], f"{self.hint}/x_t")
+        projected = self._projection(g, cell, x_t, self.hint)
+        new_states = onnx_cells.STEPS[type(cell)](g, cell, projected, state_inputs)
+        if x.mask is not None:
+            step_mask = x.mask
+            new_states = [
+                g.op("Where", [step_mask, new, old])
+                for new, old in zip(new_states, state_inputs, strict=True)
+            ]
+        output = new_states[0]
+        if x.mask is not None and self.layer.zero_output_for_mask and self.layer.return_sequences:
+            output = g.op("Where", [x.mask, output, g.constant(np.float32(0), "zero_f")])
+        if self.layer.return_sequences:
+            output = g.unsqueeze(output, [1])
+        return output, new_states
+
+
 # ------------------------------------------------------------ the walk
 class _Context:
     """Maps the Keras tensors of the model to ONNX values while converting."""
@@ -550,10 +769,15 @@ def _convert_recurrent(context, layer, x, initial_state, receives_mask):
             _check_recurrent_layer(inner, streaming=False)
         if forward.go_backwards or not backward.go_backwards:
             _refuse(layer, ", with a forward layer running forwards and a backward one backwards")
+        native = _is_native(forward.cell)
         same = (
             type(forward.cell) is type(backward.cell)
             and forward.cell.units == backward.cell.units
-            and _direction_weights(forward.cell)[3] == _direction_weights(backward.cell)[3]
+            and native == _is_native(backward.cell)
+            and (
+                not native
+                or _direction_weights(forward.cell)[3] == _direction_weights(backward.cell)[3]
+            )
             and getattr(forward.cell, "reset_after", None)
             == getattr(backward.cell, "reset_after", None)
         )
@@ -563,7 +787,8 @@ def _convert_recurrent(context, layer, x, initial_state, receives_mask):
     else:
         _check_recurrent_layer(layer, context.streaming)
         directions = [layer]
-    recurrence = _Recurrence(g, context, layer, directions, backwards_in_place=bidirectional)
+    kind = _Recurrence if _is_native(directions[0].cell) else _ScanRecurrence
+    recurrence = kind(g, context, layer, directions, backwards_in_place=bidirectional)
     if context.streaming:
         cell = layer.cell
         names = _state_names(cell)

@@ -82,6 +82,95 @@ OPS = {
 }
 
 
+# The further cells: ONNX's LSTM node where it computes their equations (its
+# peepholes `P`; `input_forget` for the coupled gates), else a Scan of the step.
+VARIANTS = {
+    "layer_norm_lstm": (lambda **kw: ks.LayerNormLSTM(UNITS, **kw), "Scan"),
+    "layer_norm_simple_rnn": (lambda **kw: ks.LayerNormSimpleRNN(UNITS, **kw), "Scan"),
+    "layer_norm_gru": (lambda **kw: ks.LayerNormGRU(UNITS, **kw), "Scan"),
+    "peephole_lstm": (lambda **kw: ks.PeepholeLSTM(UNITS, **kw), "LSTM"),
+    "cifg_lstm": (lambda **kw: ks.CIFGLSTM(UNITS, **kw), "LSTM"),
+    "min_gru": (lambda **kw: ks.MinGRU(UNITS, **kw), "Scan"),
+    "min_lstm": (lambda **kw: ks.MinLSTM(UNITS, **kw), "Scan"),
+    "cifg_lstm_relu_gates": (
+        lambda **kw: ks.CIFGLSTM(UNITS, recurrent_activation="relu", **kw),
+        "Scan",
+    ),
+}
+
+
+def test_every_cell_of_the_package_is_tested():
+    tested = {type(make().cell) for make in RECURRENT.values()}
+    tested |= {type(make().cell) for make, _ in VARIANTS.values()}
+    cells = {
+        value
+        for value in vars(ks).values()
+        if isinstance(value, type)
+        and issubclass(value, ks.RecurrentCell)
+        and value is not ks.RecurrentCell
+    }
+    assert cells and cells <= tested
+
+
+@pytest.mark.parametrize("kind", sorted(VARIANTS))
+def test_each_further_cell_matches_keras_with_and_without_masks(kind, tmp_path):
+    make, op_type = VARIANTS[kind]
+    for return_sequences in (False, True):
+        for go_backwards in (False, True):
+            for masked in (False, True):
+                masking = [keras.layers.Masking()] if masked else []
+                model = _sequential(
+                    *masking, make(return_sequences=return_sequences, go_backwards=go_backwards)
+                )
+                name = f"{return_sequences}_{go_backwards}_{masked}.onnx"
+                session = _export(model, tmp_path, name)
+                x = _masked_sequences() if masked else _sequences()
+                _assert_matches(model, session, {"inputs": x}, x)
+                ops = {n.op_type for n in onnx.load(str(tmp_path / name)).graph.node}
+                assert op_type in ops and not ops & ({"LSTM", "GRU", "RNN", "Scan"} - {op_type})
+
+
+@pytest.mark.parametrize("kind", sorted(VARIANTS))
+def test_each_further_cell_streams_step_by_step_as_the_whole_sequence(kind, tmp_path):
+    make, _ = VARIANTS[kind]
+    model = _sequential(make(return_sequences=True))
+    session = _export(model, tmp_path, streaming=True)
+    state_names = [f"state_{name}" for name in model.layers[0].cell.state_names]
+    assert [i.name for i in session.get_inputs()] == ["inputs", *state_names]
+    x = _sequences()
+    streamed = np.concatenate(_stream(session, x, len(x)), axis=1)
+    np.testing.assert_allclose(streamed, np.asarray(model(x)), atol=ATOL, rtol=0)
+
+
+def test_further_cells_in_bidirectional_stacked_masked_models_with_states(tmp_path):
+    sequences = keras.Input((None, FEATURES), name="inputs")
+    h0 = keras.Input((UNITS,), name="h0")
+    masked = keras.layers.Masking()(sequences)
+    y = keras.layers.Bidirectional(ks.LayerNormGRU(UNITS, return_sequences=True))(masked)
+    y = keras.layers.Bidirectional(ks.MinLSTM(UNITS, return_sequences=True), merge_mode="sum")(y)
+    y, h = ks.LayerNormSimpleRNN(UNITS, return_sequences=True, return_state=True)(
+        y, initial_state=[h0], mask=masked._keras_mask
+    )
+    last = keras.layers.Bidirectional(ks.PeepholeLSTM(UNITS))(y)
+    model = _randomize(keras.Model([sequences, h0], [y, h, last]))
+    session = _export(model, tmp_path)
+    x = _masked_sequences()
+    state = np.random.default_rng(3).normal(size=(len(x), UNITS)).astype("float32")
+    _assert_matches(model, session, {"inputs": x, "h0": state}, [x, state])
+    stacked = _sequential(
+        ks.LayerNormLSTM(UNITS, return_sequences=True),
+        ks.MinGRU(UNITS, return_sequences=True),
+        ks.CIFGLSTM(UNITS),
+        keras.layers.Dense(2, activation="softmax"),
+    )
+    session = _export(stacked, tmp_path, "stacked.onnx")
+    x = _sequences()
+    _assert_matches(stacked, session, {"inputs": x}, x)
+    step = _export(stacked, tmp_path, "stacked_step.onnx", streaming=True)
+    streamed = _stream(step, x, len(x))
+    np.testing.assert_allclose(streamed[-1], np.asarray(stacked(x)), atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "backwards"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
 @pytest.mark.parametrize("kind", sorted(RECURRENT))
