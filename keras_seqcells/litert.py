@@ -26,9 +26,13 @@ number of steps (132 KB against 39 KB for the LSTM above; 2.5 s against 0.4 s
 to convert).
 
 Text preprocessing stays outside the file: for a model whose input is text
-(a `TextVectorization` layer) or a next-word model (a `Vocabulary` layer),
-the file takes token ids, and the vocabulary is written beside it as JSON
-(`<name>.vocabulary.json`).
+(a `TextVectorization` layer, and the tagger's `TokenFeatureHashing`
+spelling features) or a next-word model (a `Vocabulary` layer), the file
+takes token ids (and feature ids), and what a client needs to make them is
+written beside it: the vocabulary and settings as JSON
+(`<name>.vocabulary.json`) and a standalone preprocessing module
+(`<name>.preprocess.py`); see `keras_seqcells.text_export`, which the ONNX
+export shares.
 
 TensorFlow Lite's fused `UNIDIRECTIONAL_SEQUENCE_LSTM` is emitted on request
 (`fused_lstm=True`): the converter fuses a function with the interface of
@@ -44,15 +48,14 @@ fused kernel clips the cell state to [-10, 10] (the converter sets
 """
 
 import contextlib
-import json
 import os
 import pathlib
-import secrets
 import uuid
 
 import keras
 import numpy as np
 
+from keras_seqcells import text_export
 from keras_seqcells.cells import LSTMCell
 from keras_seqcells.layers import portable_graphs
 from keras_seqcells.stepping import (
@@ -66,7 +69,7 @@ from keras_seqcells.stepping import (
 #: What `quantize=` accepts.
 QUANTIZE_MODES = (None, "float16", "int8")
 #: The suffix of the vocabulary file written beside a text model's `.tflite` file.
-VOCABULARY_SUFFIX = ".vocabulary.json"
+VOCABULARY_SUFFIX = text_export.VOCABULARY_SUFFIX
 
 
 def export_litert(
@@ -100,14 +103,18 @@ def export_litert(
 
     Refused: a stateful model in the whole-sequence form (export its step
     model with `streaming=True`), a model whose text input is read by other
-    layers than one `TextVectorization` (e.g. the tagger's spelling
-    features), and any operation the converter cannot express with
-    built-in operations (the converter's error is raised).
+    layers than one `TextVectorization` and `TokenFeatureHashing` layers,
+    and any operation the converter cannot express with built-in operations
+    (the converter's error is raised).
 
-    Text models take token ids: a `TextVectorization` front end is left
-    out of the file, and its vocabulary, settings and the labels of the
-    output layer (if it names them) are written to `<name>.vocabulary.json`
-    beside the `.tflite` file; so is the vocabulary of a next-word model.
+    Text models take token ids: a `TextVectorization` front end (and the
+    tagger's `TokenFeatureHashing` spelling features, whose ids become the
+    inputs `<feature>_ids`) is left out of the file, and its vocabulary,
+    settings, the spelling features and the labels of the output layer (if
+    it names them) are written to `<name>.vocabulary.json` beside the
+    `.tflite` file, with `<name>.preprocess.py`, a module importing only
+    numpy that turns raw texts into the file's inputs (`TextPreprocessor`);
+    so are the vocabulary and tokeniser of a next-word model.
 
     Args:
         model: A Keras model on the TensorFlow backend.
@@ -164,7 +171,7 @@ def export_litert(
         raise ValueError(
             f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
         )
-    numeric, sidecar = _numeric_model(model)
+    numeric, sidecar = text_export.numeric_model(model)
     if streaming:
         concrete = _step_function(numeric, int(batch_size), sidecar)
     else:
@@ -175,15 +182,12 @@ def export_litert(
         )
     flatbuffer = _convert(concrete, quantize)
     if sidecar is not None:
-        sidecar = {**sidecar, "form": "step" if streaming else "sequence"}
-        _write_atomically(
-            _vocabulary_path(path), json.dumps(sidecar, ensure_ascii=False, indent=1).encode()
-        )
-    _write_atomically(path, flatbuffer)
+        dtypes = {name: "int32" for name in text_export.input_names(sidecar)}
+        text_export.write_sidecar(path, sidecar, dtypes, "step" if streaming else "sequence")
+    text_export.write_atomically(path, flatbuffer)
     if sidecar is None:
-        # A vocabulary left by an overwritten text model no longer belongs here.
-        with contextlib.suppress(FileNotFoundError):
-            _vocabulary_path(path).unlink()
+        # The preprocessing left by an overwritten text model no longer belongs here.
+        text_export.write_sidecar(path, None, {}, None)
     return path
 
 
@@ -197,123 +201,8 @@ def _target_path(path, overwrite):
     target = pathlib.Path(text)
     if target.is_dir():
         raise ValueError(f"Expected `path` to be a file, not a folder. Received: path={path!r}")
-    if not overwrite:
-        for existing in (target, _vocabulary_path(target)):
-            if existing.exists():
-                raise FileExistsError(
-                    f"Expected a path that does not exist yet, or `overwrite=True`. "
-                    f"Received: path={os.fspath(existing)!r} (exists)"
-                )
+    text_export.check_free(target, overwrite)
     return target
-
-
-def _vocabulary_path(path):
-    return path.with_name(path.stem + VOCABULARY_SUFFIX)
-
-
-def _write_atomically(path, content):
-    """Writes `content` to a temporary file beside `path`, then renames it to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Opened with "xb" (not `tempfile.mkstemp`, whose files only their owner
-    # may read) so that the file gets the permissions of the umask.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-# --------------------------------------------------------------- the model
-def _labels(model):
-    """The names of the output layer's units (class names, tags), if it keeps them."""
-    for layer in reversed(model.layers):
-        for attribute in ("classes", "tags"):
-            names = getattr(layer, attribute, None)
-            if isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names):
-                return list(names)
-    return None
-
-
-def _numeric_model(model):
-    """The part of `model` from token ids on, and what a client needs to make them.
-
-    Returns:
-        `(numeric_model, sidecar)`: `sidecar` is None for a model without a
-        vocabulary, else the dict written to `<name>.vocabulary.json`.
-    """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected a Keras model. Received: model={type(model).__name__}")
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        raise ValueError(
-            "Expected a functional or Sequential model with known inputs (built on "
-            f"`keras.Input`). Received: model={model.name!r} without inputs"
-        )
-    labels = _labels(model)
-    string_inputs = [tensor for tensor in model.inputs if tensor.dtype == "string"]
-    if not string_inputs:
-        vocabulary = next(
-            (
-                layer
-                for layer in model.layers
-                if type(layer).__name__ == "Vocabulary" and hasattr(layer, "vocabulary")
-            ),
-            None,
-        )
-        if vocabulary is None:
-            return model, None
-        sidecar = {"vocabulary": list(vocabulary.vocabulary), "oov_id": 0, "input": "token_ids"}
-        if labels is not None:
-            sidecar["labels"] = labels
-        return model, sidecar
-    source = string_inputs[0]
-    readers = [
-        layer
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer)
-        and any(tensor is source for node in layer._inbound_nodes for tensor in node.input_tensors)
-    ]
-    if len(model.inputs) != 1 or len(readers) != 1:
-        raise ValueError(
-            "Expected a text model whose text input is read by one TextVectorization layer "
-            "alone; other string processing cannot run with built-in LiteRT operations. "
-            f"Received: layers reading the text {[layer.name for layer in readers]}"
-        )
-    vectorizer = readers[0]
-    config = (
-        vectorizer.get_config() if isinstance(vectorizer, keras.layers.TextVectorization) else {}
-    )
-    if config.get("output_mode") != "int":
-        raise ValueError(
-            "Expected the text input to be read by a TextVectorization layer with "
-            f"output_mode='int'. Received: layer {vectorizer.name!r} ({type(vectorizer).__name__})"
-        )
-    numeric = keras.Model(vectorizer.output, model.outputs, name=f"{model.name}_token_ids")
-    sidecar = {
-        "vocabulary": [str(word) for word in vectorizer.get_vocabulary()],
-        "padding_id": 0,
-        "oov_id": 1,
-        "standardize": _setting(config.get("standardize")),
-        "split": _setting(config.get("split")),
-        "sequence_length": config.get("output_sequence_length"),
-        "input": "token_ids",
-    }
-    if labels is not None:
-        sidecar["labels"] = labels
-    return numeric, sidecar
-
-
-def _setting(value):
-    return value if value is None or isinstance(value, str) else repr(value)
 
 
 def _input_specs(model, batch_size, sequence_length, sidecar):
@@ -366,8 +255,8 @@ def _positive(sequence_length):
 
 def _input_name(tensor, index, sidecar=None):
     """The name of a model input in the file: its own, unless Keras made one up."""
-    if sidecar is not None and index == 0:
-        return sidecar["input"]
+    if sidecar is not None:
+        return text_export.input_names(sidecar)[index]
     name = tensor.name
     if not name or name.startswith("keras_tensor"):
         return "inputs" if index == 0 else f"inputs_{index}"

@@ -36,7 +36,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_seqcells import onnx_cells
+from keras_seqcells import onnx_cells, text_export
 from keras_seqcells._checks import check_bool, check_optional_positive_int
 from keras_seqcells.cells import (
     CIFGLSTMCell,
@@ -881,16 +881,44 @@ def _convert_masking(context, layer, x):
     return [_Value(y, mask)]
 
 
+def _convert_concatenate(context, layer, node):
+    """`Concatenate` of tensors; their masks (Keras: all of them) are combined with `And`."""
+    args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
+    kwargs.pop("training", None)
+    kwargs.pop("mask", None)
+    tensors = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else None
+    if kwargs or not tensors or not all(isinstance(t, keras.KerasTensor) for t in tensors):
+        _refuse(layer, ", called on a list of tensors")
+    values = [context.value(t) for t in tensors]
+    rank = len(tensors[0].shape)
+    if layer.axis not in (-1, rank - 1):
+        _refuse(layer, f", concatenating the last axis (received axis={layer.axis})")
+    g = context.graph
+    masks = [v.mask for v in values if v.mask is not None]
+    mask = masks[0] if masks else None
+    for other in masks[1:]:
+        mask = g.op("And", [mask, other], f"{layer.name}/mask")
+    y = g.op("Concat", [v.name for v in values], f"{layer.name}/concat", axis=-1)
+    return [_Value(y, mask)]
+
+
 def _convert_layer(context, layer, node):
+    if isinstance(layer, keras.layers.Concatenate):
+        return _convert_concatenate(context, layer, node)
     args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
     kwargs.pop("training", None)
     # Keras records the mask it hands a layer in the call's arguments; a
     # recurrent layer called with `initial_state` gets none (its output
     # still carries its input's mask on).
     receives_mask = kwargs.get("mask") is not None
-    # The mask Keras propagates is recomputed here; a mask passed by hand is not.
+    # The mask Keras propagates is recomputed here; a mask passed by hand (a
+    # tensor of the model) is not. A model built from inner tensors of
+    # another (a text model's numeric part) is a clone whose nodes record
+    # the original graph's masks, which are no tensors of the model.
     if "mask" in kwargs and (
-        kwargs["mask"] is None or (args and kwargs["mask"] is getattr(args[0], "_keras_mask", None))
+        kwargs["mask"] is None
+        or (args and kwargs["mask"] is getattr(args[0], "_keras_mask", None))
+        or id(kwargs["mask"]) not in context.values
     ):
         kwargs.pop("mask")
     initial_state = kwargs.pop("initial_state", None)
@@ -917,9 +945,14 @@ def _convert_layer(context, layer, node):
         return _convert_embedding(context, layer, x)
     if isinstance(layer, keras.layers.Masking):
         return _convert_masking(context, layer, x)
-    if isinstance(layer, keras.layers.Dropout):
+    if isinstance(layer, keras.layers.Dropout) or _is_vocabulary(layer):
         return [x]
     _refuse(layer, "")
+
+
+def _is_vocabulary(layer):
+    """A next-word model's `Vocabulary` layer, which passes the token ids through."""
+    return type(layer).__name__ == "Vocabulary" and hasattr(layer, "vocabulary")
 
 
 def _functional(model):
@@ -939,7 +972,7 @@ def _functional(model):
     return model
 
 
-def _graph_inputs(graph, model, sequence_length, streaming):
+def _graph_inputs(graph, model, sequence_length, streaming, input_names=None):
     """Declares the graph inputs; returns `{id(keras tensor): _Value}`."""
     onnx = _onnx()
     state_tensors = set()
@@ -949,9 +982,11 @@ def _graph_inputs(graph, model, sequence_length, streaming):
                 state_tensors.add(id(state))
     values = {}
     single = len(model.inputs) == 1
-    for tensor in model.inputs:
+    for index, tensor in enumerate(model.inputs):
         layer = tensor._keras_history[0]
         name = "inputs" if single else layer.name
+        if input_names is not None:
+            name = input_names[index]
         dtype = onnx.helper.np_dtype_to_tensor_dtype(
             np.dtype(keras.backend.standardize_dtype(tensor.dtype))
         )
@@ -974,8 +1009,12 @@ def _graph_inputs(graph, model, sequence_length, streaming):
     return values
 
 
-def build_onnx_model(model, sequence_length=None, streaming=False):
-    """Returns the `onnx.ModelProto` that `export_onnx` writes (see there)."""
+def build_onnx_model(model, sequence_length=None, streaming=False, input_names=None):
+    """Returns the `onnx.ModelProto` that `export_onnx` writes (see there).
+
+    `model` is the numeric model (`text_export.numeric_model`); `input_names`
+    optionally names its inputs in the graph.
+    """
     onnx = _onnx()
     sequence_length = check_optional_positive_int("sequence_length", sequence_length)
     streaming = check_bool("streaming", streaming)
@@ -987,7 +1026,7 @@ def build_onnx_model(model, sequence_length=None, streaming=False):
     functional = _functional(model)
     graph = _Graph()
     context = _Context(graph, streaming)
-    context.values.update(_graph_inputs(graph, functional, sequence_length, streaming))
+    context.values.update(_graph_inputs(graph, functional, sequence_length, streaming, input_names))
     context.one_recurrent_layer = (
         sum(
             isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
@@ -1108,12 +1147,24 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     if overwrite not in (True, False):
         raise TypeError(f"Expected `overwrite` to be a boolean. Received: overwrite={overwrite!r}")
     path = pathlib.Path(os.fspath(path))
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            "Expected a path that does not exist yet, or `overwrite=True`. "
-            f"Received: path={str(path)!r}"
-        )
-    onnx_model = build_onnx_model(model, sequence_length=sequence_length, streaming=streaming)
+    text_export.check_free(path, overwrite)
+    _functional(model)  # a clear error for a model it cannot read
+    numeric, sidecar = text_export.numeric_model(model)
+    if sequence_length is None and sidecar is not None and not streaming:
+        sequence_length = sidecar.get("sequence_length")
+    onnx_model = build_onnx_model(
+        numeric,
+        sequence_length=sequence_length,
+        streaming=streaming,
+        input_names=text_export.input_names(sidecar) if sidecar is not None else None,
+    )
+    dtypes = {
+        graph_input.name: _onnx()
+        .helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+        .name
+        for graph_input in onnx_model.graph.input
+    }
+    text_export.write_sidecar(path, sidecar, dtypes, "step" if streaming else "sequence")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
