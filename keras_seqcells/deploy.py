@@ -289,8 +289,16 @@ def keras_answers(model, inputs):
 
     A streaming file's first step from zero states equals the model on that
     one step, so the state inputs are left out (and a step input without its
-    time axis gets one).
+    time axis gets one). A text model is compared from its token ids on
+    (`keras_seqcells.text_export.numeric_model`), as its file takes them.
     """
+    from keras_seqcells import text_export
+
+    # A text model's file takes token ids (and feature ids): compare with the
+    # model from those ids on, its inputs matched by name.
+    model, sidecar = text_export.numeric_model(model)
+    if sidecar is not None and all(name in inputs for name in text_export.input_names(sidecar)):
+        inputs = {name: inputs[name] for name in text_export.input_names(sidecar)}
     arrays = [value for name, value in inputs.items() if not _is_state(name)]
     if len(arrays) != len(model.inputs):
         raise DeployCheckError(

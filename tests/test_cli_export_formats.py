@@ -173,3 +173,21 @@ def test_unnamed_outputs_are_matched_by_shape():
     ambiguous = {"output_0": np.zeros((1, 1)), "output_1": np.zeros((1, 1))}
     with pytest.raises(deploy.DeployCheckError, match="one output of each shape"):
         deploy.compare_answers(ambiguous, expected, 1e-5)
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_a_tagger_with_spelling_features_exports_and_serve_checks(format, tmp_path, capsys):
+    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert")
+    from tests.test_text_export import _tagger
+
+    model_path = _save(_tagger(tmp_path), tmp_path)
+    destination = str(tmp_path / ("tagger.onnx" if format == "onnx" else "tagger.tflite"))
+    status, captured = _run(["export", model_path, destination, "--format", format], capsys)
+    assert status == 0, captured.err
+    assert (tmp_path / "tagger.vocabulary.json").exists()
+    assert (tmp_path / "tagger.preprocess.py").exists()
+    status, captured = _run(["serve-check", destination, "--model", model_path], capsys)
+    assert status == 0, captured.err
+    assert "token_ids (" in captured.out and "suffix_ids (" in captured.out
+    assert "output 'outputs'" in captured.out or "output 'tags'" in captured.out
+    assert captured.out.rstrip().endswith("serve-check: OK")

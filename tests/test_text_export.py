@@ -192,6 +192,23 @@ def test_next_word_from_raw_text_in_a_fresh_process(tmp_path):
     for got, want in zip(reply["answers"], _keras_answers(model, PROMPTS), strict=True):
         np.testing.assert_allclose(np.array(got), want, atol=ATOL, rtol=0)
 
+    import onnxruntime
+
+    step_path = ks.export_onnx(model, tmp_path / "next_word_step.onnx", streaming=True)
+    step_settings = json.loads(text_export.sidecar_paths(step_path)[0].read_text())
+    assert step_settings["form"] == "step"
+    session = onnxruntime.InferenceSession(str(step_path), providers=["CPUExecutionProvider"])
+    ids = text_client.TextPreprocessor(step_settings)(PROMPTS[1])["token_ids"]
+    states = {i.name: np.zeros((1, 3), "float32") for i in session.get_inputs()[1:]}
+    names = [o.name for o in session.get_outputs()]
+    for t in range(ids.shape[1]):
+        answers = session.run(None, {"token_ids": ids[:, t : t + 1], **states})
+        results = dict(zip(names, answers, strict=True))
+        states = {name: results[f"next_{name}"] for name in states}
+    np.testing.assert_allclose(
+        results["outputs"][0, 0], _keras_answers(model, PROMPTS[1:])[0][-1], atol=ATOL, rtol=0
+    )
+
 
 def test_onnx_export_of_a_text_model_replaces_and_removes_its_preprocessing(tmp_path):
     pytest.importorskip("onnxruntime")
