@@ -19,6 +19,16 @@ How the equations map (see the specification):
   Rb_h)` is the cells' with `Rb_h = 0`.
 - SimpleRNN: ONNX `RNN`; the optional softmax head is `MatMul`, `Add` and
   `Softmax` after it.
+- PeepholeLSTM: ONNX `LSTM` with `P = [p_i, p_o, p_f]`; ONNX's peepholes are
+  the cell's (`p_i`, `p_f` on `C_{t-1}`, `p_o` on `C_t`).
+- CIFGLSTM (sigmoid gates): ONNX `LSTM` with `input_forget=1`, which
+  computes `f = 1 - i` from the input gate; that gate gets the negated
+  forget weights, so `i = σ(-a_f) = 1 - f_t` and `f = f_t`.
+- The other cells (layer norm, minGRU, minLSTM): a `Scan` over the input
+  projections (one `MatMul` for all steps) whose body is the cell's step in
+  primitive operators (`keras_seqcells.onnx_cells`); a mask is a second
+  scanned input, a masked step keeping the states and repeating the last
+  output (zeros before any step, or with `zero_output_for_mask`).
 
 Masks (from `Masking` or `Embedding(mask_zero=True)`) become the nodes'
 `sequence_lens`. Keras skips masked steps wherever they are, carrying the
@@ -1090,13 +1100,30 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     head), `LSTM` and `GRU` (both `reset_after` forms), with
     `return_sequences`, `return_state`, `go_backwards` and `initial_state`
     tensors from other inputs of the model, and `keras_seqcells.RNN` or
-    `keras.layers.RNN` around their cells; `keras.layers.Bidirectional` of
-    them (every merge mode); `Embedding` (`mask_zero` included); `Masking`;
-    `Dense` with a linear, relu, sigmoid, tanh or softmax activation;
-    `TimeDistributed(Dense)`; `Dropout` (nothing at inference). Anything
-    else (stateful layers, other activations, other layers, a layer called
-    twice, a dtype policy other than float32) raises a ValueError naming the
-    layer.
+    `keras.layers.RNN` around their cells; the further cells:
+    `PeepholeLSTM` (ONNX `LSTM` with its peepholes `P`), `CIFGLSTM` (ONNX
+    `LSTM` with `input_forget=1`, its input gate `σ(-a_f) = 1 - f_t`), and
+    `LayerNormLSTM`, `LayerNormSimpleRNN`, `LayerNormGRU`, `MinGRU`,
+    `MinLSTM` (and the two LSTM variants with activations ONNX's operator
+    does not take), which become a `Scan` whose body is one step of the
+    cell's equations in primitive operators (`MatMul`, `Add`, `Sigmoid`,
+    `LayerNormalization`, ...; see `keras_seqcells.onnx_cells`);
+    `keras.layers.Bidirectional` of them (every merge mode); `Embedding`
+    (`mask_zero` included); `Masking`; `Dense` with a linear, relu,
+    sigmoid, tanh or softmax activation; `TimeDistributed(Dense)`;
+    `Concatenate` on the last axis; `Dropout` and `SpatialDropout1D`
+    (nothing at inference). Anything else (stateful layers, other
+    activations, other layers, a layer called twice, a dtype policy other
+    than float32) raises a ValueError naming the layer.
+
+    Text models export from their token ids on (see
+    `keras_seqcells.text_export`): a `TextVectorization` front end and the
+    tagger's `TokenFeatureHashing` spelling features stay out of the graph,
+    whose inputs are `token_ids` (and `<feature>_ids`); the vocabulary,
+    settings and labels go to `<name>.vocabulary.json` beside the file,
+    with `<name>.preprocess.py`, a module importing only numpy that turns
+    raw texts into those inputs (`TextPreprocessor`). So do the vocabulary
+    and tokeniser of a next-word model (input `token_ids`).
 
     Masks become the recurrent nodes' `sequence_lens`, and the outputs equal
     Keras's for any mask: masked steps are skipped wherever they are
