@@ -20,6 +20,24 @@ and returns the list of new states (the step's output is the first).
 Where ONNX's own `LSTM` operator computes a cell's equations (the peephole
 LSTM with its `P` input, the CIFG LSTM with `input_forget=1`), the export
 uses the operator instead (see `onnx_export`).
+
+A cell of one's own (a `keras_seqcells.RecurrentCell` subclass) exports once
+its step is registered with `register_step`: a function of the signature
+above writing the step with `graph.op(op_type, inputs, **attributes)` (the
+name of its output, or a list of names with `outputs=n`) and
+`graph.constant(array, hint)` (the name of a constant).
+
+Example: the IndRNN cell of `examples/custom_cell.py`,
+`h_t = relu(W x_t + u ⊙ h_{t-1} + b)`.
+
+```python
+def indrnn_step(graph, cell, projected, states):
+    u = graph.constant(keras.ops.convert_to_numpy(cell.u), "u")
+    (h_prev,) = states
+    return [graph.op("Relu", [graph.op("Add", [projected, graph.op("Mul", [u, h_prev])])])]
+
+keras_seqcells.onnx_cells.register_step(IndRNNCell, indrnn_step)
+```
 """
 
 import keras
@@ -272,9 +290,43 @@ STEPS = {
 }
 
 
+_BUILT_IN_STEPS = frozenset(STEPS)
+
+
+def register_step(cell_class, function):
+    """Registers the function writing one step of `cell_class` in ONNX operators.
+
+    Args:
+        cell_class: A `keras_seqcells.RecurrentCell` subclass (the exact
+            class: a subclass of it needs its own registration).
+        function: `function(graph, cell, projected, states)` returning the
+            list of new states, as the functions of this module (see the
+            module docstring).
+
+    Raises:
+        ValueError: for a class that is no `RecurrentCell` subclass, or one
+            whose step this module writes already.
+    """
+    from keras_seqcells.cells import RecurrentCell
+
+    if not (isinstance(cell_class, type) and issubclass(cell_class, RecurrentCell)):
+        raise ValueError(
+            "Expected `cell_class` to be a keras_seqcells.RecurrentCell subclass. "
+            f"Received: cell_class={cell_class!r}"
+        )
+    if cell_class in _BUILT_IN_STEPS:
+        raise ValueError(
+            f"Expected a cell class whose step is not built in. Received: cell_class="
+            f"{cell_class.__name__}"
+        )
+    if not callable(function):
+        raise ValueError(f"Expected `function` to be callable. Received: function={function!r}")
+    STEPS[cell_class] = function
+
+
 def step_activations(cell):
-    """The activation functions the step of `cell` applies by name."""
-    if isinstance(cell, (MinGRUCell, MinLSTMCell)):
+    """The activation functions a built-in step applies by name (none for a registered one)."""
+    if type(cell) not in _BUILT_IN_STEPS or isinstance(cell, (MinGRUCell, MinLSTMCell)):
         return []
     functions = [cell.activation]
     if hasattr(cell, "recurrent_activation"):

@@ -1107,7 +1107,9 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     `MinLSTM` (and the two LSTM variants with activations ONNX's operator
     does not take), which become a `Scan` whose body is one step of the
     cell's equations in primitive operators (`MatMul`, `Add`, `Sigmoid`,
-    `LayerNormalization`, ...; see `keras_seqcells.onnx_cells`);
+    `LayerNormalization`, ...; see `keras_seqcells.onnx_cells`), as does a
+    cell of one's own whose step is registered with
+    `keras_seqcells.onnx_cells.register_step`;
     `keras.layers.Bidirectional` of them (every merge mode); `Embedding`
     (`mask_zero` included); `Masking`; `Dense` with a linear, relu,
     sigmoid, tanh or softmax activation; `TimeDistributed(Dense)`;

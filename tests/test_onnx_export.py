@@ -487,3 +487,36 @@ def test_refuses_models_it_cannot_read(tmp_path):
         ks.export_onnx(fixed, tmp_path / "zero.onnx", sequence_length=0)
     mixed = _sequential(ks.LSTM(UNITS, dtype="mixed_float16", name="half"))
     assert "in float32 (its dtype policy is 'mixed_float16')" in _refusal(mixed, tmp_path)
+
+
+def test_a_cell_of_ones_own_exports_once_its_step_is_registered(tmp_path):
+    import importlib.util
+    import pathlib
+
+    from keras_seqcells import onnx_cells
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "custom_cell.py"
+    spec = importlib.util.spec_from_file_location("custom_cell_for_onnx", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = _sequential(
+        keras.layers.Masking(), ks.RNN(example.IndRNNCell(UNITS), return_sequences=True)
+    )
+    assert "of type RNN" in _refusal(model, tmp_path)
+
+    def indrnn_step(graph, cell, projected, states):
+        u = graph.constant(keras.ops.convert_to_numpy(cell.u), "u")
+        (h_prev,) = states
+        return [graph.op("Relu", [graph.op("Add", [projected, graph.op("Mul", [u, h_prev])])])]
+
+    onnx_cells.register_step(example.IndRNNCell, indrnn_step)
+    try:
+        session = _export(model, tmp_path)
+        x = _masked_sequences()
+        _assert_matches(model, session, {"inputs": x}, x)
+    finally:
+        del onnx_cells.STEPS[example.IndRNNCell]
+    with pytest.raises(ValueError, match="Received: cell_class=LayerNormGRUCell"):
+        onnx_cells.register_step(ks.LayerNormGRUCell, indrnn_step)
+    with pytest.raises(ValueError, match="RecurrentCell subclass"):
+        onnx_cells.register_step(keras.layers.GRUCell, indrnn_step)
