@@ -22,6 +22,9 @@ LAYER_WALKERS = {
     "keras_seqcells.onnx_export",
     "keras_seqcells.convert_torch",
     "keras_seqcells.litert",
+    # The text front end of the ONNX and LiteRT exports, moved out of litert:
+    # the layers that read a model's string input, its output layer's labels.
+    "keras_seqcells.text_export",
 }
 
 # Builtins that iterate their argument.

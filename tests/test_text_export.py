@@ -23,6 +23,10 @@ from keras_seqcells.tasks.tagging import TaggedData, Tagging, TokenFeatureHashin
 from keras_seqcells.tasks.text_classification import TextData
 from tests.task_helpers import tiny_settings
 
+pytestmark = pytest.mark.tensorflow_only(
+    reason="the text task models read strings with TensorFlow's TextVectorization"
+)
+
 ATOL = 1e-5
 SENTENCES = [
     ("The", "cat", "sat", "on", "the", "mat", "."),
