@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import keras_seqcells as ks
 from keras_seqcells import text_client, text_export
+from keras_seqcells.layers import CELL_LAYERS
 from keras_seqcells.tasks import TextClassification, TrainSettings
 from keras_seqcells.tasks.next_word import LanguageData, NextWord, tokenize
 from keras_seqcells.tasks.tagging import TaggedData, Tagging, TokenFeatureHashing
@@ -271,3 +272,22 @@ def test_text_read_by_other_layers_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"Received: layers reading the text \['vectorizer'"):
         ks.export_onnx(model, tmp_path / "refused.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["onnx", "litert"])
+@pytest.mark.parametrize("cell", sorted(CELL_LAYERS))
+def test_every_cell_in_the_text_task_models(cell, kind, tmp_path):
+    pytest.importorskip("onnxruntime" if kind == "onnx" else "ai_edge_litert")
+    models = {
+        "tagger": _tagger(tmp_path, cell=cell),
+        "classifier": _classifier(tmp_path, cell=cell),
+    }
+    if kind == "onnx":  # a LiteRT file fixes its number of steps, a prompt's is free
+        models["next_word"] = _next_word(cell=cell)
+    for name, model in models.items():
+        path = _export(kind, model, tmp_path / f"{name}{SUFFIX[kind]}")
+        texts = PROMPTS if name == "next_word" else RAW_TEXTS
+        reply = _client_answers(kind, path, texts, tmp_path)
+        for got, want in zip(reply["answers"], _keras_answers(model, texts), strict=True):
+            np.testing.assert_allclose(np.array(got), want, atol=ATOL, rtol=0)
