@@ -82,7 +82,8 @@ _CELL_OPS = {
 _SUPPORTED = (
     "InputLayer, the keras_seqcells recurrent layers or an RNN layer on their cells, "
     "Bidirectional of them, Embedding, Masking, Dense, TimeDistributed(Dense), Concatenate, "
-    "Dropout"
+    "Add, Subtract, Multiply, Average, Maximum, Minimum, Rescaling, Cropping1D, Permute, "
+    "Reshape, Flatten, UpSampling1D, Identity, Dropout"
 )
 
 
@@ -891,8 +892,23 @@ def _convert_masking(context, layer, x):
     return [_Value(y, mask)]
 
 
-def _convert_concatenate(context, layer, node):
-    """`Concatenate` of tensors; their masks (Keras: all of them) are combined with `And`."""
+# Merging layers and the ONNX operator combining their inputs, two at a time.
+_MERGES = {
+    keras.layers.Add: "Add",
+    keras.layers.Subtract: "Sub",
+    keras.layers.Multiply: "Mul",
+    keras.layers.Maximum: "Max",
+    keras.layers.Minimum: "Min",
+    keras.layers.Average: "Add",
+}
+
+
+def _convert_merge(context, layer, node):
+    """`Concatenate` (last axis) or an elementwise merge of a list of tensors.
+
+    Masks: Keras keeps a step that every masked input keeps, which is `And`
+    of the masks.
+    """
     args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
     kwargs.pop("training", None)
     kwargs.pop("mask", None)
@@ -900,21 +916,89 @@ def _convert_concatenate(context, layer, node):
     if kwargs or not tensors or not all(isinstance(t, keras.KerasTensor) for t in tensors):
         _refuse(layer, ", called on a list of tensors")
     values = [context.value(t) for t in tensors]
-    rank = len(tensors[0].shape)
-    if layer.axis not in (-1, rank - 1):
-        _refuse(layer, f", concatenating the last axis (received axis={layer.axis})")
     g = context.graph
     masks = [v.mask for v in values if v.mask is not None]
     mask = masks[0] if masks else None
     for other in masks[1:]:
         mask = g.op("And", [mask, other], f"{layer.name}/mask")
-    y = g.op("Concat", [v.name for v in values], f"{layer.name}/concat", axis=-1)
+    if isinstance(layer, keras.layers.Concatenate):
+        rank = len(tensors[0].shape)
+        if layer.axis not in (-1, rank - 1):
+            _refuse(layer, f", concatenating the last axis (received axis={layer.axis})")
+        y = g.op("Concat", [v.name for v in values], f"{layer.name}/concat", axis=-1)
+        return [_Value(y, mask)]
+    op_type = _MERGES[type(layer)]
+    y = values[0].name
+    for value in values[1:]:
+        y = g.op(op_type, [y, value.name], f"{layer.name}/{op_type.lower()}")
+    if isinstance(layer, keras.layers.Average):
+        y = g.op("Mul", [y, g.constant(np.float32(1 / len(values)), "fraction")], layer.name)
     return [_Value(y, mask)]
 
 
+def _static_size(layer, tensor, axis):
+    size = tensor.shape[axis]
+    if size is None:
+        _refuse(layer, f", on an input whose axis {axis} has a known size")
+    return int(size)
+
+
+def _convert_reshaping(context, layer, node, x):
+    """The layers that move or cut values of unmasked tensors (forecasting models)."""
+    g = context.graph
+    if x.mask is not None:
+        _refuse(layer, ", on an unmasked input")
+    source = node.arguments.args[0]
+    name = layer.name
+    if isinstance(layer, keras.layers.Rescaling):
+        y = g.op(
+            "Mul",
+            [x.name, g.constant(np.asarray(layer.scale, np.float32), f"{name}/scale")],
+        )
+        y = g.op("Add", [y, g.constant(np.asarray(layer.offset, np.float32), f"{name}/offset")])
+        return [_Value(y)]
+    if isinstance(layer, keras.layers.Cropping1D):
+        start, stop = (int(c) for c in layer.cropping)
+        end = -stop if stop else np.iinfo(np.int64).max
+        y = g.op(
+            "Slice",
+            [x.name, g.ints([start], "starts"), g.ints([end], "ends"), g.ints([1], "axes")],
+            f"{name}/cropped",
+        )
+        return [_Value(y)]
+    if isinstance(layer, keras.layers.Permute):
+        perm = [0, *(int(d) for d in layer.dims)]
+        return [_Value(g.op("Transpose", [x.name], f"{name}/permuted", perm=perm))]
+    if isinstance(layer, keras.layers.Reshape):
+        shape = [0, *(int(d) for d in layer.target_shape)]
+        return [_Value(g.op("Reshape", [x.name, g.ints(shape, "shape")], f"{name}/reshaped"))]
+    if isinstance(layer, keras.layers.Flatten):
+        return [_Value(g.op("Flatten", [x.name], f"{name}/flat", axis=1))]
+    if isinstance(layer, keras.layers.UpSampling1D):
+        # Each step repeated `size` times in place: (b, T, n) -> (b, T, size, n)
+        # -> (b, T * size, n).
+        size = int(layer.size)
+        channels = _static_size(layer, source, -1)
+        y = g.op("Tile", [g.unsqueeze(x.name, [2]), g.ints([1, 1, size, 1], "repeats")])
+        y = g.op("Reshape", [y, g.ints([0, -1, channels], "shape")], f"{name}/repeated")
+        return [_Value(y)]
+    return [_Value(g.op("Identity", [x.name], f"{name}/identity"))]
+
+
+_RESHAPING = (
+    keras.layers.Rescaling,
+    keras.layers.Cropping1D,
+    keras.layers.Permute,
+    keras.layers.Reshape,
+    keras.layers.Flatten,
+    keras.layers.UpSampling1D,
+    keras.layers.Identity,
+)
+
+
 def _convert_layer(context, layer, node):
-    if isinstance(layer, keras.layers.Concatenate):
-        return _convert_concatenate(context, layer, node)
+    if isinstance(layer, keras.layers.Concatenate) or type(layer) in _MERGES:
+        return _convert_merge(context, layer, node)
     args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
     kwargs.pop("training", None)
     # Keras records the mask it hands a layer in the call's arguments; a
@@ -957,6 +1041,8 @@ def _convert_layer(context, layer, node):
         return _convert_masking(context, layer, x)
     if isinstance(layer, keras.layers.Dropout) or _is_vocabulary(layer):
         return [x]
+    if type(layer) in _RESHAPING:
+        return _convert_reshaping(context, layer, node, x)
     _refuse(layer, "")
 
 
