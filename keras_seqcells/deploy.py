@@ -292,6 +292,8 @@ def keras_answers(model, inputs):
     time axis gets one). A text model is compared from its token ids on
     (`keras_seqcells.text_export.numeric_model`), as its file takes them.
     """
+    import keras
+
     from keras_seqcells import text_export
 
     # A text model's file takes token ids (and feature ids): compare with the
@@ -311,7 +313,8 @@ def keras_answers(model, inputs):
         for array, tensor in zip(arrays, model.inputs, strict=True)
     ]
     outputs = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    # A dict of outputs flattens in the order of `model.outputs` (sorted keys).
+    outputs = keras.tree.flatten(outputs)
     return [np.asarray(output) for output in outputs]
 
 

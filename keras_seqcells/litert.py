@@ -56,6 +56,7 @@ import keras
 import numpy as np
 
 from keras_seqcells import text_export
+from keras_seqcells._keras_internals import plain_tensorflow_adds
 from keras_seqcells.cells import LSTMCell
 from keras_seqcells.layers import portable_graphs
 from keras_seqcells.stepping import (
@@ -420,10 +421,11 @@ def _sequence_function(model, batch_size, sequence_length, sidecar, fused_lstm=F
     def run(*inputs):
         inputs = [tf.cast(x, dtype) for x, dtype in zip(inputs, model_dtypes, strict=True)]
         outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        # A dict of outputs flattens in the order of `model.outputs` (sorted keys).
+        outputs = keras.tree.flatten(outputs)
         return {name: _float32(y) for name, y in zip(names, outputs, strict=True)}
 
-    with portable_graphs(), _unrolled(model, fused_lstm):
+    with portable_graphs(), plain_tensorflow_adds(), _unrolled(model, fused_lstm):
         return tf.function(
             _with_constant_weights(model, run), autograph=False
         ).get_concrete_function(*specs)
@@ -462,7 +464,7 @@ def _step_function(model, batch_size, sidecar):
         outputs.update({name: _float32(s) for name, s in zip(names, new_states, strict=True)})
         return outputs
 
-    with portable_graphs():
+    with portable_graphs(), plain_tensorflow_adds():
         return tf.function(
             _with_constant_weights(model, step), autograph=False
         ).get_concrete_function(step_spec, *state_specs)

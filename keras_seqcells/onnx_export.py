@@ -1097,8 +1097,10 @@ def _graph_inputs(graph, model, sequence_length, streaming, input_names=None):
                         f"({tensor.shape[1]}). Received: sequence_length={sequence_length}"
                     )
                 shape[1] = sequence_length
-            else:
+            elif shape[1] is None:
                 shape[1] = "time"
+            # else the model fixes the number of steps (a forecasting window):
+            # the graph keeps it, since its layers may depend on it.
         shape = [f"{name}_dim{i}" if d is None else d for i, d in enumerate(shape)]
         graph.add_input(name, dtype, shape)
         values[id(tensor)] = _Value(name)
@@ -1180,8 +1182,9 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
 
     The recurrent layers become ONNX's own `LSTM`, `GRU` and `RNN` operators
     (opset 17; no converter package is involved), so ONNX Runtime and other
-    runtimes run them with their fused kernels; the batch and time dimensions
-    stay dynamic. The model must be a Sequential or functional model made of:
+    runtimes run them with their fused kernels; the batch dimension stays
+    dynamic, and so does the time dimension unless the model fixes it. The
+    model must be a Sequential or functional model made of:
     `keras.Input`; `keras_seqcells.SimpleRNN` (with or without its softmax
     head), `LSTM` and `GRU` (both `reset_after` forms), with
     `return_sequences`, `return_state`, `go_backwards` and `initial_state`
@@ -1199,8 +1202,11 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     `keras.layers.Bidirectional` of them (every merge mode); `Embedding`
     (`mask_zero` included); `Masking`; `Dense` with a linear, relu,
     sigmoid, tanh or softmax activation; `TimeDistributed(Dense)`;
-    `Concatenate` on the last axis; `Dropout` and `SpatialDropout1D`
-    (nothing at inference). Anything else (stateful layers, other
+    `Concatenate` on the last axis; `Add`, `Subtract`, `Multiply`,
+    `Average`, `Maximum`, `Minimum`; on unmasked tensors `Rescaling`,
+    `Cropping1D`, `Permute`, `Reshape`, `Flatten`, `UpSampling1D` and
+    `Identity` (the forecasting models' layers); `Dropout` and
+    `SpatialDropout1D` (nothing at inference). Anything else (stateful layers, other
     activations, other layers, a layer called twice, a dtype policy other
     than float32) raises a ValueError naming the layer.
 
