@@ -144,8 +144,10 @@ class TokenFeatureHashing(keras.layers.Layer):
     `"suffix"` is the token's last `suffix_length` characters (lower-cased,
     padded on the left with `^` in shorter tokens), `"prefix"` its first
     `suffix_length` characters (padded on the right with `$`) and `"shape"` its
-    character classes with repeats collapsed (`"Xx"` for "Paris", `"d.d"` for
-    "3.50", `"x-x"` for "well-known"). Each token's feature is hashed into
+    character classes with repeats collapsed (`"x"` for "Paris": the capitals'
+    `X` is itself a letter that the next replacement makes `x`, so capitals
+    are not told apart; `"d.d"` for "3.50", `"x-x"` for "well-known"). Each
+    token's feature is hashed into
     `[1, num_bins]`; padding positions are 0, so an `Embedding` with
     `mask_zero=True` masks the same positions as the word embeddings.
 
