@@ -286,7 +286,12 @@ class TextPreprocessor:
         return split_whitespace(text)
 
     def token_ids(self, texts):
-        """The token ids of each text, padded with 0 (or cut) to the model's length."""
+        """The token ids of each text, padded with 0 (or cut) to the model's length.
+
+        Without a fixed length (a next-word model), the texts of a batch are
+        padded to the longest; 0 is then the unknown word, not a mask, so
+        read each text's outputs up to its own number of tokens.
+        """
         oov = self.settings.get("oov_id", 1)
         rows = [[self.index.get(token, oov) for token in self.tokens(text)] for text in texts]
         return _padded(rows, self.settings.get("sequence_length"), np.int64)
