@@ -56,3 +56,35 @@ def test_many_to_many_forecasting_model(format, tmp_path):
     path = deploy.export_file(model, tmp_path / f"steps{deploy.SUFFIXES[format]}", format)
     lines = deploy.check_deployed(path, model=model)
     assert len([line for line in lines if "largest difference" in line]) == 2
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_forecasting_model_with_feature_columns(format, tmp_path):
+    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert")
+    from tests.test_forecasting import seasonal_values, write_csv
+
+    kinds = ["rain", "sun", "fog"]
+    rows = [
+        (
+            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
+            v,
+            round(v / 2, 3),
+            kinds[i % 3],
+        )
+        for i, v in enumerate(seasonal_values(100, 7))
+    ]
+    path = write_csv(tmp_path / "weather.csv", ["date", "temp", "wind", "weather"], rows)
+    task = Forecasting(
+        target="temp", features="wind,weather", window=8, horizon=3, min_epoch_windows=1
+    )
+    data = task.load_data(str(path))
+    model = task.inference_model(
+        task.build_model(data, TrainSettings(units=3, cell="peephole_lstm", output_dir="x"))
+    )
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        variable.assign(rng.normal(0.0, 0.5, variable.shape).astype("float32"))
+    assert model.inputs[0].shape[2] == 5  # temp, wind and the three one-hot weather columns
+    exported = deploy.export_file(model, tmp_path / f"weather{deploy.SUFFIXES[format]}", format)
+    lines = deploy.check_deployed(exported, model=model)
+    assert any("largest difference" in line for line in lines)
