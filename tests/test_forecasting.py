@@ -147,11 +147,29 @@ def test_seasonal_model_reads_the_changes_since_one_season_earlier():
     inputs = data.inputs("test")
     changes = (inputs[:, 12:] - inputs[:, :12]) / data.std[0]  # 12 rows past the first season
     np.testing.assert_allclose(reads.predict(inputs, verbose=0), changes, rtol=1e-4, atol=1e-5)
-    # A window that reaches less than two rows past the season reads the rows
-    # relative to the last, as a persistence model does.
-    short = Forecasting(window=13, horizon=6, reference="season")
-    short_model = short.build_model(short.load_data("airline-passengers"), TrainSettings(units=4))
-    names = {layer.name for layer in short_model.layers}
+    # A window that reaches less than two rows past the season reads a season
+    # more: each window row's value one season earlier.
+    short = Forecasting(window=8, horizon=6, reference="season")
+    short_data = short.load_data("airline-passengers")
+    assert short_data.max_length == forecasting.seasonal_length(8, 12) == 20
+    assert short_data.test_origins[0] + 1 == short_data.test_start
+    short_model = short.build_model(short_data, TrainSettings(units=4, output_dir="unused"))
+    assert short_model.input_shape == (None, 20, 1)
+    reads = keras.Model(short_model.inputs, short_model.get_layer("seasonal_changes").output)
+    inputs = short_data.inputs("test", 20)
+    changes = (inputs[:, 12:] - inputs[:, :8]) / short_data.std[0]
+    np.testing.assert_allclose(reads.predict(inputs, verbose=0), changes, rtol=1e-4, atol=1e-5)
+    start = short.inference_model(short_model)
+    np.testing.assert_allclose(
+        forecasting.forecast(start, inputs), short_data.seasonal_naive("test"), rtol=1e-5
+    )
+    # Where a season more leaves the training part without a window, the
+    # model reads the rows relative to the last, as a persistence model does.
+    long = Forecasting(window=50, horizon=6, season=50, reference="season")
+    long_data = long.load_data("airline-passengers")
+    assert long_data.max_length == 50
+    long_model = long.build_model(long_data, TrainSettings(units=4, output_dir="unused"))
+    names = {layer.name for layer in long_model.layers}
     assert "relative_to_last" in names and "seasonal_changes" not in names
 
 
@@ -399,6 +417,38 @@ def test_the_model_starts_at_the_baseline_that_does_best_on_validation(tmp_path)
             "none": data.training_mean("test"),
         }[expected]
         np.testing.assert_allclose(forecasts, baseline, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "kept"),
+    [(1.0, 1.0), (0.7, 1.0), (0.0, 0.0), (0.3, 0.0), (0.502, 0.0)],
+)
+def test_the_correction_is_kept_only_where_it_saves_on_validation(fraction, kept):
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="change")(inputs))
+    model.compile(loss="mse", metrics=["mae"])
+    trained = [np.array([[2.0]], "float32"), np.array([1.0], "float32")]
+    model.get_layer("change").set_weights(trained)
+    x = np.linspace(-1, 1, 40)[:, None]
+    # Targets a fraction of the trained correction: with 0.502 the whole
+    # correction does best but saves less than 1% of the MAE, so the
+    # baseline is kept.
+    targets = fraction * (2 * x + 1)
+    keeper = forecasting.KeepBestStart(
+        tf_dataset(x.astype("float32"), targets.astype("float32")), metric="mae"
+    )
+    keeper.set_model(model)
+    keeper.on_train_end()
+    assert keeper.scale == kept and set(keeper.errors) == set(forecasting.CORRECTION_SCALES)
+    weights = model.get_layer("change").get_weights()
+    np.testing.assert_allclose(weights[0], trained[0] * kept)
+    np.testing.assert_allclose(weights[1], trained[1] * kept)
+
+
+def tf_dataset(x, y):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
 
 
 def test_training_that_only_hurts_keeps_the_baseline(tmp_path):

@@ -33,14 +33,17 @@ output is a zero-initialised correction added to a baseline forecast (the
 - `"last"`: persistence, the last value of the window;
 - `"season"`: seasonal naive, the values one season earlier (the model's
   input then reaches back a whole season, and the recurrent layer reads each
-  row's change since one season earlier, after the first season of the
-  input: the changes that a seasonal ARIMA model continues; where a window
-  reaches less than two rows past the season, it reads the rows relative to
-  the last, as with `"last"`).
+  window row's change since one season earlier: the changes that a seasonal
+  ARIMA model continues. A window that does not reach two rows past the
+  season gets a season more input for that, a weekly season of half-hourly
+  data included; where the training part is too short for that, it reads
+  the rows relative to the last, as with `"last"`).
 
 By default the reference is the baseline with the lowest MAE on the
 validation split, so training starts from the strongest simple forecast; the
-weights that do best on validation are kept (the untrained start included).
+weights that do best on validation are kept, and the correction is dropped
+(the model returned to its start) unless it lowers the validation MAE of
+that baseline by 1% (`KeepBestStart`).
 The season is inferred from the spacing of the dates (24 or 168 for hourly
 data, 365 or 7 for daily, 52 weekly, 12 monthly, 4 quarterly) and kept only
 where the training part holds three seasons and the autocorrelation of the
@@ -152,6 +155,9 @@ class SeriesData:
         train_origins: Origins of the training windows.
         validation_origins: Origins of the validation windows.
         test_origins: Origins of the test windows.
+        seasonal_length: Rows a model with `reference="season"` reads where
+            that is more than `max(window, season)`: a season before each
+            window row (see `seasonal_length`), or None.
     """
 
     series: Series
@@ -165,6 +171,7 @@ class SeriesData:
     train_origins: np.ndarray
     validation_origins: np.ndarray
     test_origins: np.ndarray
+    seasonal_length: int | None = None
 
     @property
     def source(self):
@@ -189,8 +196,9 @@ class SeriesData:
 
     @property
     def max_length(self):
-        """The longest input a model of this data reads: a window or a season."""
-        return max(self.window, self.season or 0)
+        """The longest input a model of this data reads: a window, a season,
+        or a window with a season before it."""
+        return self.seasonal_length or max(self.window, self.season or 0)
 
     def origins(self, split):
         if split not in ("train", "validation", "test"):
@@ -250,6 +258,14 @@ def default_window(season):
     if season and 2 * season <= LONGEST_SEASONAL_WINDOW:
         return 2 * season
     return 30
+
+
+def seasonal_length(window, season):
+    """Rows a seasonal model reads so that the recurrent layer sees each
+    window row's change since one season earlier: the window where it spans
+    the season and two more rows (the changes after its first season), else
+    the window with a season before it."""
+    return window if window >= season + 2 else window + season
 
 
 def split_sizes(n):
@@ -692,32 +708,61 @@ def infer_season(training_values, spacing=None):
     return max(lags, key=lambda lag: acf[lag]) if lags else None
 
 
+#: Fractions of the trained correction `KeepBestStart` tries on validation
+#: (the fractions in between, tried on the tuning series, lost on their
+#: held-out parts as often as they won).
+CORRECTION_SCALES = (0.0, 1.0)
+#: Relative validation MAE the correction must save over the baseline start.
+MIN_VALIDATION_GAIN = 0.01
+
+
 class KeepBestStart(keras.callbacks.Callback):
-    """Returns the model to its start, the baseline forecast, when that does
-    better on validation than the trained model (EarlyStopping only compares
-    finished epochs).
+    """After training, keeps the correction (the fraction of it in
+    `CORRECTION_SCALES` that does best on validation) only where it lowers
+    the validation MAE of the baseline start by `MIN_VALIDATION_GAIN`; else
+    returns the model to its start, the baseline forecast.
+
+    EarlyStopping only compares finished epochs, on the loss: a correction
+    that lowers the squared error of a short validation split may still
+    raise its MAE (a few large errors made smaller, many small ones larger),
+    and one that barely beats its baseline there tends to lose on new data.
 
     The start is the model with its zero-initialised `"change"` layer back
     at zero, whatever the recurrent layer's weights: so a resumed run ends
-    where an uninterrupted one would.
+    where an uninterrupted one would. The `"change"` layer is linear, so
+    scaling its weights scales the correction.
 
     Args:
         validation_data: The validation `tf.data.Dataset`.
+        metric: The name of the compiled validation metric compared.
+
+    Attributes:
+        scale: The fraction kept (after training).
+        errors: The validation `metric` of each fraction tried (after training).
     """
 
-    def __init__(self, validation_data):
+    def __init__(self, validation_data, metric="forecast_mae"):
         super().__init__()
         self.validation_data = validation_data
+        self.metric = metric
+        self.scale = self.errors = None
 
-    def _loss(self):
-        return float(self.model.evaluate(self.validation_data, verbose=0, return_dict=True)["loss"])
+    def _error(self):
+        results = self.model.evaluate(self.validation_data, verbose=0, return_dict=True)
+        return float(results[self.metric])
 
     def on_train_end(self, logs=None):
         change = self.model.get_layer("change")
-        trained, trained_loss = change.get_weights(), self._loss()
-        change.set_weights([np.zeros_like(weight) for weight in trained])
-        if trained_loss <= self._loss():
-            change.set_weights(trained)
+        trained = change.get_weights()
+        errors = {}
+        for scale in CORRECTION_SCALES:
+            change.set_weights([weight * scale for weight in trained])
+            errors[scale] = self._error()
+        best = min(errors, key=errors.get)
+        if errors[best] > errors[0.0] * (1 - MIN_VALIDATION_GAIN):
+            best = 0.0
+        self.scale, self.errors = best, errors
+        change.set_weights([weight * best for weight in trained])
 
 
 class Forecasting(Task):
@@ -905,11 +950,11 @@ class Forecasting(Task):
             )
         std = np.where(std == 0, 1.0, std)
 
-        def origins(first_target, end):
+        def origins(first_target, end, length=length):
             origin_range = np.arange(max(first_target - 1, length - 1), end - horizon)
             return origin_range if limit is None else origin_range[:limit]
 
-        return SeriesData(
+        data = SeriesData(
             series=series,
             window=window,
             horizon=horizon,
@@ -922,6 +967,24 @@ class Forecasting(Task):
             validation_origins=origins(n_train, n_train + n_validation),
             test_origins=origins(n_train + n_validation, n),
         )
+        longer = seasonal_length(window, season) if season else 0
+        if (
+            self.mode == "many_to_one"
+            and longer > length
+            and split_fits(n, longer, horizon)
+            and horizon <= season
+            and self.model_reference(data) == "season"
+        ):
+            # A season longer than the window: the seasonal model reads a
+            # season more, so each window row has its value a season earlier.
+            data = dataclasses.replace(
+                data,
+                seasonal_length=longer,
+                train_origins=origins(0, n_train, longer),
+                validation_origins=origins(n_train, n_train + n_validation, longer),
+                test_origins=origins(n_train + n_validation, n, longer),
+            )
+        return data
 
     def baseline_errors(self, data, split="validation"):
         """`{reference: MAE}` of each usable reference's forecast on `split`
@@ -979,7 +1042,7 @@ class Forecasting(Task):
         window, horizon, season = data.window, data.horizon, data.season
         n_targets, n_columns = data.n_targets, len(data.series.columns)
         reference = self.model_reference(data)
-        length = max(window, season) if reference == "season" else window
+        length = data.max_length if reference == "season" else window
         layers = keras.layers
         inputs = keras.Input((length, n_columns), dtype="float32", name="window")
         z = layers.Rescaling(*_scaling(1.0 / data.std, -data.mean / data.std), name="normalize")(
@@ -1194,14 +1257,18 @@ class Forecasting(Task):
         )
 
     def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):
-        """Trains as `Task.train` does, keeping the untrained start (the
-        chosen baseline) when no epoch beats it on validation; then writes
-        `forecast.png` and adds the reference, season and `verdict` to
-        `metrics.json`."""
+        """Trains as `Task.train` does, then keeps the learnt correction only
+        where it beats the untrained start, the chosen baseline, by 1% of
+        the validation MAE (`KeepBestStart`); then writes `forecast.png` and adds
+        the reference, season, `correction_scale` (1 where the correction
+        is kept, 0 where the baseline is; None in `"many_to_many"` mode)
+        and `verdict` to `metrics.json`."""
         data = self.load_data(source, limit=limit)
+        keeper = None
         if self.mode == "many_to_one":
             _, validation = self.datasets(data, settings.batch_size)
-            callbacks = (*callbacks, KeepBestStart(validation))
+            keeper = KeepBestStart(validation)
+            callbacks = (*callbacks, keeper)
         result = super().train(
             settings, source=source, limit=limit, callbacks=callbacks, strategy=strategy
         )
@@ -1212,6 +1279,7 @@ class Forecasting(Task):
         summary.update(
             reference=self.model_reference(data),
             season=data.season,
+            correction_scale=keeper.scale if keeper else None,
             verdict=self.verdict(result.metrics, result.baselines),
         )
         write_json_atomically(summary, summary_path)
