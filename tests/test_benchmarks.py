@@ -177,16 +177,26 @@ def test_unseen_tagging_corpora_say_how_to_install_them():
 def test_forecast_table_counts_each_role_and_names_the_unseen_misses(tmp_path, monkeypatch):
     from benchmarks import forecast_unseen
 
-    monkeypatch.setattr(forecast_unseen, "TUNING", ("a",))
+    monkeypatch.setattr(forecast_unseen, "TUNING", ("a", "d", "e"))
     monkeypatch.setattr(forecast_unseen, "UNSEEN", ("b", "c"))
     rows = [
-        "| tuned | tuning | 100 | none | 12 | 24, 6, season | 9 | 20 | 10 | +10.0% | beats both |",
-        "| won | unseen | 100 | none | 4 | 8, 2, season | 9 | 20 | 10 | +10.0% | beats both |",
-        "| lost | unseen | 100 | none | 4 | 8, 2, season | 11 | 20 | 10 | -10.0% | "
+        "| tuned | tuning | 100 | none | 12 | 24, 6, season | 1 | 9 | 20 | 10 | +10.0% | "
+        "beats both |",
+        "| tied | tuning | 100 | none | none | 30, 1, last | 0 | 20 | 20 | — | -0.0% | "
+        "ties persistence (kept its baseline start) |",
+        "| yearly | tuning | 100 | none | none | 30, 1, last | 1 | 9 | 10 | — | +10.0% | "
+        "beats persistence (no season) |",
+        "| won | unseen | 100 | none | 4 | 8, 2, season | 0.5 | 9 | 20 | 10 | +10.0% | "
+        "beats both |",
+        "| lost | unseen | 100 | none | 4 | 8, 2, season | 1 | 11 | 20 | 10 | -10.0% | "
         "**worse than seasonal naive** |",
     ]
     text = forecast_unseen.summary(rows, "2 CPU cores")
-    assert "beats its baselines on 1 of 1 tuning and 1 of 2 unseen series" in text
+    assert "beats its baselines on 2 of 3 tuning and 1 of 2 unseen series" in text
+    assert (
+        "missed on 1 of the 3 tuning series: tied (ties persistence (kept its baseline start), "
+        "gain -0.0%)." in text
+    )
     assert (
         "missed on 1 of the 2 unseen series: lost (worse than seasonal naive, gain -10.0%)." in text
     )
