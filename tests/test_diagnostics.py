@@ -537,7 +537,9 @@ def test_forecasting_gates_show_the_window_values(tmp_path):
     data = task.load_data("airline-passengers")
     model = task.build_model(data, TrainSettings(cell="gru", units=3, output_dir="unused"))
     length = model.inputs[0].shape[1]
-    assert length == 12  # a season of 12 months: the encoder sees the last 6
+    # A season of 12 months before the window of 6: the encoder sees the last
+    # 6 rows' changes since a season earlier.
+    assert length == 18
     values = np.arange(100.0, 100.0 + length)
     view = gate_view(model, ",".join(f"{value:g}" for value in values))
     plot_gates(view, tmp_path / "forecast.png")
@@ -545,7 +547,7 @@ def test_forecasting_gates_show_the_window_values(tmp_path):
     assert view.labels == ["1", "2", "3", "4", "5", "6"]
     np.testing.assert_array_equal(view.values, values[-6:, None])
     assert view.next_words is None
-    with pytest.raises(ValueError, match=r"Expected one input of shape \(12, 1\)"):
+    with pytest.raises(ValueError, match=r"Expected one input of shape \(18, 1\)"):
         gate_view(model, "1,2,3")
 
 
