@@ -139,32 +139,58 @@ def test_keras_own_tests_table_counts_each_outcome_and_groups_reasons(tmp_path):
     assert "- `b_test.py`, failed: `test_five`. AssertionError: 1 != 2" in table
 
 
+def _text_result(name, model, majority, bag, chunk=None):
+    return {
+        "data set": name,
+        "format": "CSV",
+        "classes": 2,
+        "sizes": [80, 10, 10],
+        "median words": 12.0,
+        "plan": {
+            "sequence length": 30 if chunk is None else 128,
+            "chunk length": chunk,
+            "batch size": 16,
+            "max epochs": 200,
+            "patience": 20,
+        },
+        "model": {"accuracy": model[0], "macro_f1": model[1]},
+        "majority class": {"accuracy": majority[0], "macro_f1": majority[1]},
+        "bag-of-words": {"accuracy": bag[0], "macro_f1": bag[1]},
+        "epochs": 30,
+    }
+
+
 def test_text_unseen_table_counts_wins_against_the_majority_class():
     from benchmarks import text_unseen
 
-    def result(name, model, majority, bag):
-        return {
-            "data set": name,
-            "format": "CSV",
-            "classes": 2,
-            "sizes": [80, 10, 10],
-            "median words": 12.0,
-            "sequence length": 30,
-            "model": {"accuracy": model[0], "macro_f1": model[1]},
-            "majority class": {"accuracy": majority[0], "macro_f1": majority[1]},
-            "bag-of-words": {"accuracy": bag[0], "macro_f1": bag[1]},
-        }
-
     text = text_unseen.table(
         [
-            result("wins", (0.8, 0.79), (0.5, 0.33), (0.82, 0.81)),
-            result("stuck at majority", (0.6, 0.375), (0.6, 0.375), (0.7, 0.65)),
+            _text_result("wins", (0.8, 0.79), (0.5, 0.33), (0.82, 0.81)),
+            _text_result("stuck at majority", (0.6, 0.375), (0.6, 0.375), (0.7, 0.65), chunk=64),
         ],
         seed=0,
     )
-    assert "| wins | CSV | 2 | 80/10/10 | 12 / 30 | 0.800 / 0.790 | 0.500 / 0.330 |" in text
+    assert (
+        "| wins | CSV | 2 | 80/10/10 | 12 | 30 tokens whole; batch 16, ≤ 200 epochs, patience 20 "
+        "| 0.800 / 0.790 | 0.500 / 0.330 | 0.820 / 0.810 | -0.020 |"
+    ) in text
+    assert "| 128 tokens in chunks of 64; batch 16" in text
     assert "beats the majority class (in accuracy and macro-F1) on 1 of 2 sets" in text
-    assert "at worst -0.275 from the bag-of-words" in text
+    assert "within 0.05 of the bag-of-words baseline's on 1 of 2 (at worst -0.275)" in text
+
+
+def test_text_tuning_table_shows_both_defaults_and_a_shared_run_once():
+    from benchmarks import text_tuning
+
+    earlier = _text_result("small", (0.6, 0.375), (0.6, 0.375), (0.9, 0.9))
+    current = _text_result("small", (0.9, 0.88), (0.6, 0.375), (0.9, 0.9), chunk=64)
+    row = {**earlier, "earlier": earlier, "current": current}
+    text = text_tuning.table([row], seed=0)
+    assert "| small | 80/10/10, median 12 words | earlier | 30 tokens whole;" in text
+    assert "| 30 | 0.600 / 0.375 | 0.600 / 0.375 | 0.900 / 0.900 | -0.525 |" in text
+    assert "| current | 128 tokens in chunks of 64;" in text
+    same = {**row, "current": {**earlier, "same as": "earlier"}}
+    assert "| current (same as earlier) | 30 tokens whole;" in text_tuning.table([same], seed=0)
 
 
 def test_unseen_tagging_corpora_say_how_to_install_them():

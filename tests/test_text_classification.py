@@ -13,9 +13,13 @@ from keras_seqcells import cli
 from keras_seqcells.tasks import DataError, TextClassification, TrainSettings, get_task
 from keras_seqcells.tasks.data import shipped_path
 from keras_seqcells.tasks.text_classification import (
+    ChunkPooling,
     ClassProbabilities,
+    TextChunks,
     TextData,
+    choose_chunk_length,
     choose_sequence_length,
+    chunk_length_of,
     classification_report,
     read_polarity_folder,
     sequence_length_of,
@@ -493,6 +497,18 @@ def test_bad_class_folders_are_clear_errors(tmp_path, layout, options, message):
         ({"class_names": "only"}, ValueError, "two or more distinct names"),
         ({"class_names": 3}, TypeError, "comma-separated string"),
         ({"encoding": "no-such-codec"}, ValueError, "`encoding` to name a text encoding"),
+        ({"chunk_length": -1}, ValueError, r"`chunk_length` to be 'auto'.*chunk_length=-1"),
+        ({"chunk_length": "long"}, ValueError, r"Received: chunk_length='long'"),
+        (
+            {"min_steps": -5},
+            ValueError,
+            r"`min_steps` to be an integer >= 0\. Received: min_steps=-5",
+        ),
+        (
+            {"min_batches": 1.5},
+            TypeError,
+            r"`min_batches` to be an integer\. Received: min_batches=1.5",
+        ),
     ],
 )
 def test_bad_options_are_clear_errors(tmp_path, options, error, message):
@@ -507,3 +523,116 @@ def test_a_refused_source_writes_nothing(tmp_path):
     with pytest.raises(DataError):
         TextClassification(**TINY_TASK).train(tiny_settings(run), source=str(path))
     assert not run.exists()
+
+
+# ------------------------------------------------------------ long texts
+def _texts_of_lengths(lengths, seed=0):
+    """Texts of the given token counts; label "long" when "alpha" is among the first words."""
+    rng = np.random.default_rng(seed)
+    words = np.array(["alpha", "beta", "gamma", "delta", "omega", "sigma"])
+    texts = [" ".join(rng.choice(words, n)) for n in lengths]
+    labels = ["long" if "alpha" in text.split()[:4] else "short" for text in texts]
+    return texts, labels
+
+
+def _text_data(texts, labels):
+    classes = tuple(sorted(set(labels)))
+    indices = np.array([classes.index(label) for label in labels], dtype="int32")
+    texts = np.array(texts, dtype=object)
+    return TextData(texts, indices, texts[:4], indices[:4], texts[:4], indices[:4], classes)
+
+
+def test_long_texts_are_read_in_chunks_and_short_ones_whole():
+    assert choose_chunk_length(45) is None and choose_chunk_length(128) is None
+    assert choose_chunk_length(129) == 64
+    short = _text_data(*_texts_of_lengths([20] * 30))
+    long = _text_data(*_texts_of_lengths([300] * 30))
+    auto = TextClassification()
+    assert auto.chosen_sequence_length(short) == 20
+    assert auto.chosen_chunk_length(20) is None
+    assert auto.chosen_sequence_length(long) == 320  # 300 rounded up to whole chunks of 64
+    assert auto.chosen_chunk_length(320) == 64
+    whole = TextClassification(chunk_length=0)
+    assert whole.chosen_sequence_length(long) == 300 and whole.chosen_chunk_length(300) is None
+    tens = TextClassification(chunk_length=10, sequence_length=25)
+    assert tens.chosen_sequence_length(long) == 30 and tens.chosen_chunk_length(30) == 10
+    assert TextClassification(chunk_length=50).chosen_chunk_length(40) is None
+
+
+def test_chunk_pooling_leaves_out_chunks_of_padding():
+    tokens = np.array([[3, 4, 0, 0, 0, 0], [5, 6, 0, 0, 7, 8]])  # chunks of 2: 1 and 2 filled
+    rows = TextChunks(2)(tokens)
+    assert tuple(rows.shape) == (6, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(rows)[3], [5, 6])
+    encodings = np.array([[-1.0, 2.0], [9.0, 9.0], [9.0, 9.0], [1.0, 0.0], [3.0, -2.0], [5.0, 5.0]])
+    pooled = keras.ops.convert_to_numpy(ChunkPooling(2)(encodings, tokens))
+    np.testing.assert_allclose(pooled[0], [-1.0, 2.0, -1.0, 2.0])  # mean, then max
+    np.testing.assert_allclose(pooled[1], [3.0, 2.5, 5.0, 5.0])  # not the padding's [3, -2]
+    for layer in (TextChunks(2), ChunkPooling(2)):
+        assert type(layer).from_config(layer.get_config()).chunk_length == 2
+    with pytest.raises(ValueError, match="Received: chunk_length=0"):
+        TextChunks(0)
+
+
+def test_a_chunked_model_learns_saves_loads_exports_and_traces(tmp_path):
+    from keras_seqcells.diagnostics.gates import gate_view
+    from keras_seqcells.serving import export, serve_check
+
+    texts, labels = _texts_of_lengths([6, 11, 2, 9] * 12)
+    path = _write_table(tmp_path / "long.csv", list(zip(texts, labels, strict=True)))
+    task = TextClassification(max_tokens=50, embedding_dim=4, sequence_length=12, chunk_length=4)
+    result = task.train(tiny_settings(tmp_path / "run", epochs=2), source=str(path))
+    model = result.model
+    assert [type(layer).__name__ for layer in model.layers].count("TextChunks") == 1
+    assert result.metrics["chunk_length"] == 4 and result.metrics["sequence_length"] == 12
+    loaded = keras.saving.load_model(result.model_path, safe_mode=True)
+    assert chunk_length_of(loaded) == 4
+    sample = list(texts[:5])
+    np.testing.assert_allclose(
+        loaded.predict(tf.constant(sample), verbose=0),
+        model.predict(tf.constant(sample), verbose=0),
+        atol=1e-6,
+    )
+    # The trace joins the chunks: one step per word, labelled with the word.
+    view = gate_view(loaded, "alpha beta gamma delta omega sigma")
+    assert [item["name"] for item in view.traces] == ["encoder/forward", "encoder/backward"]
+    forward = view.traces[0]
+    assert forward["labels"] == ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    assert forward["steps"] == [0, 1, 2, 3, 4, 5] and forward["length"] == 12
+    assert forward["gates"]["h"].shape == (4, 6)
+    # Steps 4 and 5 are the second chunk, read from a zero state as a text of its own.
+    alone = gate_view(loaded, "omega sigma").traces[0]
+    np.testing.assert_allclose(forward["gates"]["h"][:, 4:], alone["gates"]["h"], atol=1e-5)
+    export_path = export(loaded, str(tmp_path / "saved_models" / "chunked"), xla=False)
+    report = serve_check(export_path, model=loaded, grpc=False, fresh_process=False)
+    assert report[-1] == "serving_default: the Keras model's answers"
+
+
+def test_small_training_sets_get_smaller_batches_and_more_steps():
+    task = TextClassification()
+    tiny = _text_data(*_texts_of_lengths([5] * 150))
+    adapted = task.adapted_settings(task.settings(), tiny)
+    assert (adapted.batch_size, adapted.epochs, adapted.patience) == (16, 100, 10)
+    middle = _text_data(*_texts_of_lengths([5] * 900))
+    adapted = task.adapted_settings(task.settings(), middle)
+    assert (adapted.batch_size, adapted.epochs, adapted.patience) == (32, 35, 4)
+    large = _text_data(*_texts_of_lengths([5] * 8530))  # rt-polarity's training split
+    assert task.adapted_settings(task.settings(), large) == task.settings()
+    # Settings given by hand are kept; so are the defaults with the options at 0.
+    given = task.settings(batch_size=8, epochs=3, patience=1)
+    assert task.adapted_settings(given, tiny) == given
+    off = TextClassification(min_batches=0, min_steps=0)
+    assert off.adapted_settings(off.settings(), tiny) == off.settings()
+
+
+def test_training_records_the_adapted_settings(tmp_path):
+    texts, labels = _texts_of_lengths([5, 7] * 20)
+    path = _write_table(tmp_path / "small.csv", list(zip(texts, labels, strict=True)))
+    task = TextClassification(max_tokens=50, embedding_dim=4, min_batches=3, min_steps=6)
+    settings = task.settings(units=4, output_dir=str(tmp_path / "run"), verbose=0)
+    result = task.train(settings, source=str(path))
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())["settings"]
+    # 32 training texts: batches of 64 halve to 16 (2 batches) and stop at the floor of 16.
+    assert recorded["batch_size"] == 16 and recorded["epochs"] == 8
+    assert recorded["patience"] == 50  # at least 100 steps of 2 batches
+    assert len(result.history["loss"]) <= 8

@@ -178,19 +178,32 @@ def trace_model(model, inputs):
             outputs = sub_model(example, training=False)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             values = ops.convert_to_numpy(outputs[0])
-            steps = np.arange(values.shape[1])
+            rows, length = values.shape[:2]
+            unmasked = np.ones((rows, length), dtype=bool)
             if len(outputs) > 1:
-                steps = steps[ops.convert_to_numpy(outputs[1])[0].astype(bool)]
-            feeds[id(outer)] = (values[:, steps], steps, values.shape[1])
-        values, steps, total_steps = feeds[id(outer)]
-        if len(steps) == 0:
+                unmasked = ops.convert_to_numpy(outputs[1]).astype(bool)
+            # A classifier reading a long text in chunks feeds the layer one row
+            # per chunk: each row is traced on its own, the steps joined in order.
+            pieces = []
+            for row in range(rows):
+                row_steps = np.flatnonzero(unmasked[row])
+                if len(row_steps):
+                    pieces.append((values[row : row + 1, row_steps], row_steps + row * length))
+            feeds[id(outer)] = (pieces, rows * length, length)
+        pieces, total_steps, length = feeds[id(outer)]
+        if not pieces:
             raise ValueError(
                 f"Expected at least one unmasked step reaching layer {name!r}. "
                 f"Received: inputs={inputs!r}, all of whose steps are masked"
             )
-        gates = trace(rnn, values)
-        if rnn.go_backwards:
-            gates = {gate: array[:, ::-1] for gate, array in gates.items()}
+        traced = []
+        for piece, _ in pieces:
+            piece_gates = trace(rnn, piece)
+            if rnn.go_backwards:
+                piece_gates = {gate: array[:, ::-1] for gate, array in piece_gates.items()}
+            traced.append(piece_gates)
+        gates = {gate: np.concatenate([g[gate] for g in traced], axis=1) for gate in traced[0]}
+        steps = np.concatenate([positions for _, positions in pieces])
         if tokens is not None and len(tokens) == total_steps:
             labels = [tokens[step] for step in steps]
         else:

@@ -130,6 +130,11 @@ class Task:
         """Returns the `tf.data` training and validation datasets."""
         raise NotImplementedError
 
+    def adapted_settings(self, settings, data):
+        """The settings to train on `data` with: `settings` unless a task adapts
+        them to the data (such as its size)."""
+        return settings
+
     def inference_model(self, model):
         """The trained model as it is evaluated, saved and returned.
 
@@ -178,6 +183,7 @@ class Task:
         """
         keras.utils.set_random_seed(settings.seed)
         data = self.load_data(source, seed=settings.seed, limit=limit)
+        settings = self.adapted_settings(settings, data)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model = self.build_model(data, settings)
             self.compile(model, settings)

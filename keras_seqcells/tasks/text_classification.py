@@ -29,8 +29,9 @@ import pathlib
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
-from keras_seqcells._checks import check_positive_int, check_rate, is_integer
+from keras_seqcells._checks import check_int_at_least, check_positive_int, check_rate, is_integer
 from keras_seqcells.serving.adapters import TaskModel
 from keras_seqcells.stepping import find_layers, last_layer_of
 from keras_seqcells.tasks.base import Task, recurrent_layer
@@ -48,6 +49,14 @@ LABELS = ("negative", "positive")
 TABLE_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": "json", ".ndjson": "json"}
 #: Texts up to this percentile of the training token counts are kept whole.
 LENGTH_PERCENTILE = 99.0
+#: Tokens per chunk when a long text is read in chunks (`chunk_length="auto"`).
+CHUNK_LENGTH = 64
+#: Texts are read in chunks when the chosen sequence length exceeds this.
+CHUNKING_THRESHOLD = 2 * CHUNK_LENGTH
+#: Small training sets train in batches down to this size (see `adapted_settings`).
+MIN_BATCH_SIZE = 16
+#: Early stopping waits at least this many optimizer steps (as whole epochs).
+MIN_PATIENCE_STEPS = 100
 
 
 @dataclasses.dataclass
@@ -106,6 +115,87 @@ class ClassProbabilities(keras.layers.Dense):
         config = super().get_config()
         del config["units"]
         return {**config, "classes": list(self.classes)}
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class TextChunks(keras.layers.Layer):
+    """Cuts each text's token ids into chunks, one row per chunk.
+
+    Token ids of shape `(batch, chunks * chunk_length)` become rows of shape
+    `(batch * chunks, chunk_length)`, so a recurrent layer reads every chunk
+    of a long text separately (and in parallel); `ChunkPooling` gathers the
+    chunks' encodings back into one vector per text.
+
+    Args:
+        chunk_length: Tokens per chunk; the input's length is a multiple of it.
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Example:
+
+    >>> tuple(TextChunks(4)(np.arange(24).reshape(2, 12)).shape)
+    (6, 4)
+    """
+
+    def __init__(self, chunk_length, **kwargs):
+        super().__init__(**kwargs)
+        self.chunk_length = check_positive_int("chunk_length", chunk_length)
+
+    def call(self, tokens):
+        return ops.reshape(tokens, (-1, self.chunk_length))
+
+    def compute_output_shape(self, input_shape):
+        batch, length = input_shape
+        rows = None if batch is None or length is None else batch * length // self.chunk_length
+        return (rows, self.chunk_length)
+
+    def get_config(self):
+        return {**super().get_config(), "chunk_length": self.chunk_length}
+
+
+@keras.saving.register_keras_serializable(package="keras_seqcells")
+class ChunkPooling(keras.layers.Layer):
+    """The mean and the maximum of each text's chunk encodings, over its non-empty chunks.
+
+    Takes the encodings of the chunks (`(batch * chunks, features)`, in the
+    order of `TextChunks`) and the texts' token ids (`(batch, chunks *
+    chunk_length)`, 0 for padding): a chunk of padding alone is left out of
+    both the mean and the maximum. Returns `(batch, 2 * features)`.
+
+    Args:
+        chunk_length: Tokens per chunk, as in `TextChunks`.
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Example:
+
+    >>> tokens = np.array([[5, 6, 0, 0], [7, 8, 9, 0]])  # two texts, two chunks of 2
+    >>> encodings = np.array([[1.0], [9.0], [2.0], [4.0]])
+    >>> ChunkPooling(2)(encodings, tokens).numpy().tolist()
+    [[1.0, 1.0], [3.0, 4.0]]
+    """
+
+    def __init__(self, chunk_length, **kwargs):
+        super().__init__(**kwargs)
+        self.chunk_length = check_positive_int("chunk_length", chunk_length)
+
+    def call(self, encodings, tokens):
+        chunks = tokens.shape[1] // self.chunk_length
+        features = encodings.shape[-1]
+        present = ops.any(
+            ops.not_equal(ops.reshape(tokens, (-1, chunks, self.chunk_length)), 0), axis=-1
+        )
+        encodings = ops.reshape(encodings, (-1, chunks, features))
+        weights = ops.expand_dims(ops.cast(present, encodings.dtype), -1)
+        mean = ops.sum(encodings * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+        # Padding chunks take the lowest value of the text's own chunks, so they never win.
+        lowest = ops.min(encodings, axis=1, keepdims=True)
+        maximum = ops.max(ops.where(weights > 0, encodings, lowest), axis=1)
+        return ops.concatenate([mean, maximum], axis=-1)
+
+    def compute_output_shape(self, encodings_shape, tokens_shape):
+        return (tokens_shape[0], 2 * encodings_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "chunk_length": self.chunk_length}
 
 
 def class_names(model):
@@ -436,6 +526,25 @@ def choose_sequence_length(texts, maximum, percentile=LENGTH_PERCENTILE):
     return int(min(maximum, max(1, math.ceil(np.percentile(counts, percentile)))))
 
 
+def choose_chunk_length(sequence_length, threshold=CHUNKING_THRESHOLD, chunk_length=CHUNK_LENGTH):
+    """The chunk length for texts of `sequence_length` tokens, or None to read them whole.
+
+    Texts longer than `threshold` tokens are read in chunks of `chunk_length`.
+
+    Example:
+
+    >>> choose_chunk_length(45) is None, choose_chunk_length(400)
+    (True, 64)
+    """
+    return chunk_length if sequence_length > threshold else None
+
+
+def chunk_length_of(model):
+    """Tokens per chunk of a text classifier that reads texts in chunks, else None."""
+    chunks = find_layers(model, TextChunks)
+    return chunks[0].chunk_length if chunks else None
+
+
 # --------------------------------------------------------------------- task
 class TextClassification(Task):
     """Classifies raw texts into two or more named classes.
@@ -448,20 +557,23 @@ class TextClassification(Task):
             training texts' token counts, at most `max_sequence_length`
             (45 on rt-polarity, whose longest sentence has 59).
         max_sequence_length: The most tokens the chosen length may keep.
-        embedding_dim: Size of the word embeddings (on rt-polarity, 128
-            measured better than 64 and 256 with the recommended settings).
-        dropout: Rate of the dropout on the embeddings (whole channels) and
-            on the encoder's output.
-        text_column: The column (or JSON key) of the texts in a CSV, TSV or
-            JSON-lines `source`.
-        label_column: The column (or JSON key) of the labels in such a file.
-        class_names: Optional classes, in order (a list or a comma-separated
-            string): a folder `source` reads only these sub-folders, and a
-            label outside them is an error. By default, every label found.
-        class_folders: How a folder `source` is read: `True` one sub-folder
-            per class, `False` `*.pos` and `*.neg` files; `None` (default)
-            the latter when the folder holds such files.
-        encoding: The text encoding of `source` files.
+        chunk_length: How texts are read. `"auto"` (default): texts of more
+            than 128 tokens (the sequence length) are read in chunks of 64
+            tokens, shorter ones whole. A positive integer: chunks of that
+            many tokens when the sequence length exceeds it. `0`: always
+            whole. In chunks, the encoder reads each chunk on its own and
+            the chunks' final states are pooled (mean and maximum over the
+            text's non-empty chunks); the sequence length is rounded up to
+            whole chunks.
+        min_batches: Batches an epoch should have at least: the default
+            batch size (64) is halved, down to 16, until the training split
+            fills this many (`0`: batches of 64).
+        min_steps: Optimizer steps training may take at least: the default
+            epochs (8) are raised to reach them, and early stopping then
+            waits at least 100 steps (whole epochs) for the validation loss
+            to improve (`0`: 8 epochs, patience 2). Early stopping restores
+            the best epoch's weights. A batch size, epochs or patience set
+            by hand (other than the defaults) are used as given.
 
     Example:
 
@@ -480,7 +592,8 @@ class TextClassification(Task):
         self,
         max_tokens=10000,
         sequence_length=None,
-        max_sequence_length=400,
+        max_sequence_length=2000,
+        chunk_length="auto",
         embedding_dim=128,
         dropout=0.5,
         text_column="text",
@@ -488,6 +601,8 @@ class TextClassification(Task):
         class_names=None,
         class_folders=None,
         encoding="utf-8",
+        min_batches=20,
+        min_steps=1000,
     ):
         for name, value in (
             ("max_tokens", max_tokens),
@@ -500,6 +615,17 @@ class TextClassification(Task):
         if sequence_length is not None:
             check_positive_int("sequence_length", sequence_length)
         check_rate("dropout", dropout)
+        if chunk_length in ("auto", None):
+            chunk_length = None
+        elif is_integer(chunk_length) and chunk_length >= 0:
+            chunk_length = int(chunk_length)
+        else:
+            raise ValueError(
+                "Expected `chunk_length` to be 'auto', a positive number of tokens, or 0 "
+                f"(read texts whole). Received: chunk_length={chunk_length!r}"
+            )
+        min_batches = check_int_at_least("min_batches", min_batches, 0)
+        min_steps = check_int_at_least("min_steps", min_steps, 0)
         columns = {}
         for name, value in (
             ("text_column", text_column),
@@ -527,6 +653,9 @@ class TextClassification(Task):
         self.max_tokens = max_tokens
         self.sequence_length = sequence_length
         self.max_sequence_length = max_sequence_length
+        self.chunk_length = chunk_length
+        self.min_batches = min_batches
+        self.min_steps = min_steps
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         self.text_column = text_column
@@ -608,27 +737,72 @@ class TextClassification(Task):
     # ------------------------------------------------------------- model
     def chosen_sequence_length(self, data):
         """The sequence length of a model trained on `data` (see the class docstring)."""
-        if self.sequence_length is not None:
-            return self.sequence_length
-        return choose_sequence_length(data.train_texts, self.max_sequence_length)
+        length = self.sequence_length
+        if length is None:
+            length = choose_sequence_length(data.train_texts, self.max_sequence_length)
+        chunk_length = self.chosen_chunk_length(length)
+        if chunk_length is not None:
+            length = chunk_length * math.ceil(length / chunk_length)
+        return length
+
+    def chosen_chunk_length(self, sequence_length):
+        """Tokens per chunk for texts of `sequence_length` tokens, or None to read them whole."""
+        if self.chunk_length is None:
+            return choose_chunk_length(sequence_length)
+        if self.chunk_length and sequence_length > self.chunk_length:
+            return self.chunk_length
+        return None
+
+    def adapted_settings(self, settings, data):
+        """`settings` for a training split of this size (see `min_batches` and `min_steps`).
+
+        Example:
+
+        >>> task = TextClassification()
+        >>> small = task.adapted_settings(task.settings(), task.load_data(limit=150))
+        >>> small.batch_size, small.epochs, small.patience
+        (16, 100, 10)
+        """
+        examples = len(data.train_texts)
+        # Only the defaults adapt: a batch size, epochs or patience set by hand are kept.
+        defaults = self.settings()
+        batch_size, epochs, patience = settings.batch_size, settings.epochs, settings.patience
+        if batch_size == defaults.batch_size:
+            while (
+                batch_size > MIN_BATCH_SIZE and math.ceil(examples / batch_size) < self.min_batches
+            ):
+                batch_size = max(MIN_BATCH_SIZE, batch_size // 2)
+        steps = math.ceil(examples / batch_size)
+        if self.min_steps and epochs == defaults.epochs:
+            epochs = max(epochs, math.ceil(self.min_steps / steps))
+        if self.min_steps and patience == defaults.patience:
+            patience = max(patience, math.ceil(MIN_PATIENCE_STEPS / steps))
+        return dataclasses.replace(
+            settings, batch_size=batch_size, epochs=epochs, patience=patience
+        )
 
     def build_model(self, data, settings):
+        sequence_length = self.chosen_sequence_length(data)
+        chunk_length = self.chosen_chunk_length(sequence_length)
         vectorizer = keras.layers.TextVectorization(
             max_tokens=self.max_tokens,
-            output_sequence_length=self.chosen_sequence_length(data),
+            output_sequence_length=sequence_length,
             standardize="lower",
             name="vectorizer",
         )
         vectorizer.adapt(tf.constant(list(data.train_texts)))
         texts = keras.Input(shape=(), dtype="string", name="text")
         tokens = vectorizer(texts)
+        x = tokens if chunk_length is None else TextChunks(chunk_length, name="chunks")(tokens)
         x = keras.layers.Embedding(
             vectorizer.vocabulary_size(), self.embedding_dim, mask_zero=True, name="embedding"
-        )(tokens)
+        )(x)
         x = keras.layers.SpatialDropout1D(self.dropout)(x)
         x = keras.layers.Bidirectional(
             recurrent_layer(settings.cell, settings.units, seed=settings.seed), name="encoder"
         )(x)
+        if chunk_length is not None:
+            x = ChunkPooling(chunk_length, name="chunk_pooling")(x, tokens)
         x = keras.layers.Dropout(self.dropout)(x)
         probability = ClassProbabilities(data.classes, name="probability")(x)
         return TaskModel(
@@ -678,6 +852,7 @@ class TextClassification(Task):
         return {
             **classification_report(truth, predicted, classes),
             "sequence_length": sequence_length_of(model),
+            "chunk_length": chunk_length_of(model),
             "test_texts_truncated": float(
                 np.mean(token_counts(data.test_texts) > sequence_length_of(model))
             ),
