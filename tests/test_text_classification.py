@@ -636,3 +636,11 @@ def test_training_records_the_adapted_settings(tmp_path):
     assert recorded["batch_size"] == 16 and recorded["epochs"] == 8
     assert recorded["patience"] == 50  # at least 100 steps of 2 batches
     assert len(result.history["loss"]) <= 8
+
+
+def test_module_examples_run():
+    import doctest
+
+    from keras_seqcells.tasks import text_classification
+
+    assert doctest.testmod(text_classification).failed == 0

@@ -16,7 +16,11 @@ The model takes raw strings and returns class probabilities: its
 (a `ClassProbabilities` output layer) live inside it, so a saved or exported
 model needs no separate preprocessing and answers with label names. Two
 classes get one sigmoid unit, more get a softmax. Unless set, the sequence
-length is chosen from the training texts' token counts.
+length is chosen from the training texts' token counts, and long texts are
+read in chunks (`TextChunks`) whose encodings are pooled (`ChunkPooling`).
+The default batch size, epochs and patience are sized to the training split
+(`TextClassification.adapted_settings`): small sets get smaller batches and
+more epochs.
 """
 
 import csv
@@ -584,8 +588,9 @@ class TextClassification(Task):
     name = "text-classification"
     metric = "accuracy"
     default_source = "rt-polarity"
-    # The validation loss is lowest after two or three epochs (the model then
-    # grows overconfident): early stopping usually ends training after epoch 4 or 5.
+    # On rt-polarity the validation loss is lowest after two or three epochs (the
+    # model then grows overconfident): early stopping usually ends training after
+    # epoch 4 or 5. Smaller sets get more epochs (see `adapted_settings`).
     recommended_settings = {"cell": "gru", "units": 64, "epochs": 8, "learning_rate": 1e-3}
 
     def __init__(
