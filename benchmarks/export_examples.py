@@ -50,8 +50,9 @@ EXPORT_NAMES = {
 HELDOUT_FILE = pathlib.Path("assets.extra") / "keras_seqcells_heldout.json"
 #: Held-out inputs recorded per export.
 HELDOUT_INPUTS = 4
-#: Settings that say where and how verbosely to train, not what is trained.
-RUN_ONLY_SETTINGS = ("output_dir", "verbose")
+#: Settings that say where and how verbosely to train, or which values a task
+#: may adapt, not what is trained (the adapted values themselves are recorded).
+RUN_ONLY_SETTINGS = ("output_dir", "verbose", "adaptable")
 
 
 def task_options(task):

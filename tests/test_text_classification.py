@@ -621,6 +621,13 @@ def test_small_training_sets_get_smaller_batches_and_more_steps():
     # Settings given by hand are kept; so are the defaults with the options at 0.
     given = task.settings(batch_size=8, epochs=3, patience=1)
     assert task.adapted_settings(given, tiny) == given
+    # Even at the default values: what is given by hand is not adapted.
+    given_defaults = task.settings(batch_size=64, epochs=8, patience=2)
+    assert task.adapted_settings(given_defaults, tiny) == given_defaults
+    direct = TrainSettings(**task.recommended_settings)
+    assert task.adapted_settings(direct, tiny) == direct
+    with pytest.raises(ValueError, match=r"Received: adaptable=\('epoch',\)"):
+        TrainSettings(adaptable=("epoch",))
     off = TextClassification(min_batches=0, min_steps=0)
     assert off.adapted_settings(off.settings(), tiny) == off.settings()
 

@@ -54,6 +54,10 @@ class TrainSettings:
         output_dir: Where the model, logs, learning curve and metrics go.
         patience: Epochs without validation improvement before stopping.
         verbose: Keras's verbosity (1: progress bar, 2: a line per epoch).
+        adaptable: Names of the settings a task may adapt to the data (such
+            as the batch size of a small training split). `Task.settings`
+            lists the ones that were not given by hand; settings built
+            directly are used as given.
     """
 
     cell: str = "gru"
@@ -67,6 +71,7 @@ class TrainSettings:
     output_dir: str = "runs/model"
     patience: int = 2
     verbose: int = 1
+    adaptable: tuple = ()
 
     def __post_init__(self):
         layer_for_cell(self.cell)
@@ -80,6 +85,14 @@ class TrainSettings:
         check_optional_int("seed", self.seed)
         self.verbose = check_choice("verbose", self.verbose, (0, 1, 2))
         self.output_dir = check_path("output_dir", self.output_dir)
+        names = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(self.adaptable) - names)
+        if unknown:
+            raise ValueError(
+                f"Expected `adaptable` to name settings of {sorted(names)}. "
+                f"Received: adaptable={self.adaptable!r}"
+            )
+        self.adaptable = tuple(self.adaptable)
 
     def optimizer(self):
         return keras.optimizers.Adam(
@@ -111,9 +124,18 @@ class Task:
     recommended_settings = {}
 
     def settings(self, **overrides):
-        """`TrainSettings` with the task's recommended values, then `overrides`."""
+        """`TrainSettings` with the task's recommended values, then `overrides`.
+
+        The settings not in `overrides` (or given as None) are `adaptable`:
+        the task may adapt them to the data it trains on.
+        """
         overrides = {key: value for key, value in overrides.items() if value is not None}
-        return TrainSettings(**{**self.recommended_settings, **overrides})
+        adaptable = tuple(
+            field.name
+            for field in dataclasses.fields(TrainSettings)
+            if field.name not in overrides and field.name != "adaptable"
+        )
+        return TrainSettings(**{**self.recommended_settings, "adaptable": adaptable, **overrides})
 
     def load_data(self, source=None, seed=0, limit=None):
         """Returns the task's splits (train, validation, test) as an object."""

@@ -576,8 +576,8 @@ class TextClassification(Task):
             epochs (8) are raised to reach them, and early stopping then
             waits at least 100 steps (whole epochs) for the validation loss
             to improve (`0`: 8 epochs, patience 2). Early stopping restores
-            the best epoch's weights. A batch size, epochs or patience set
-            by hand (other than the defaults) are used as given.
+            the best epoch's weights. A batch size, epochs or patience given
+            by hand (not `adaptable` in the `TrainSettings`) are used as given.
 
     Example:
 
@@ -769,18 +769,16 @@ class TextClassification(Task):
         (16, 100, 10)
         """
         examples = len(data.train_texts)
-        # Only the defaults adapt: a batch size, epochs or patience set by hand are kept.
-        defaults = self.settings()
         batch_size, epochs, patience = settings.batch_size, settings.epochs, settings.patience
-        if batch_size == defaults.batch_size:
+        if "batch_size" in settings.adaptable:
             while (
                 batch_size > MIN_BATCH_SIZE and math.ceil(examples / batch_size) < self.min_batches
             ):
                 batch_size = max(MIN_BATCH_SIZE, batch_size // 2)
         steps = math.ceil(examples / batch_size)
-        if self.min_steps and epochs == defaults.epochs:
+        if self.min_steps and "epochs" in settings.adaptable:
             epochs = max(epochs, math.ceil(self.min_steps / steps))
-        if self.min_steps and patience == defaults.patience:
+        if self.min_steps and "patience" in settings.adaptable:
             patience = max(patience, math.ceil(MIN_PATIENCE_STEPS / steps))
         return dataclasses.replace(
             settings, batch_size=batch_size, epochs=epochs, patience=patience
