@@ -83,7 +83,8 @@ _SUPPORTED = (
     "InputLayer, the keras_seqcells recurrent layers or an RNN layer on their cells, "
     "Bidirectional of them, Embedding, Masking, Dense, TimeDistributed(Dense), Concatenate, "
     "Add, Subtract, Multiply, Average, Maximum, Minimum, Rescaling, Cropping1D, Permute, "
-    "Reshape, Flatten, UpSampling1D, Identity, Dropout"
+    "Reshape, Flatten, UpSampling1D, Identity, Dropout, the text classifier's TextChunks and "
+    "ChunkPooling"
 )
 
 
@@ -996,9 +997,88 @@ _RESHAPING = (
 )
 
 
+def _is_text_chunking(layer):
+    """The text classifier's `TextChunks` or `ChunkPooling` layer (long texts read in chunks)."""
+    return type(layer).__name__ in ("TextChunks", "ChunkPooling") and hasattr(layer, "chunk_length")
+
+
+def _convert_text_chunks(context, layer, node):
+    """`TextChunks`: token ids `(batch, chunks * L)` to rows `(batch * chunks, L)`."""
+    args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
+    kwargs.pop("training", None)
+    kwargs.pop("mask", None)
+    if kwargs or len(args) != 1 or not isinstance(args[0], keras.KerasTensor):
+        _refuse(layer, ", called on one tensor")
+    x = context.value(args[0])
+    if x.mask is not None:
+        _refuse(layer, ", on an unmasked input")
+    g = context.graph
+    shape = g.ints([-1, layer.chunk_length], f"{layer.name}/shape")
+    return [_Value(g.op("Reshape", [x.name, shape], f"{layer.name}/rows"))]
+
+
+def _convert_chunk_pooling(context, layer, node):
+    """`ChunkPooling`: the mean and the maximum over each text's non-empty chunks.
+
+    As the layer does: a chunk is present when one of its token ids is not
+    0; the mean divides by the number of present chunks, at least 1 (a text
+    of padding alone gets zeros); before the maximum, a padding chunk takes
+    the lowest value of the text's chunks, padding ones included, so it
+    never wins (a text of padding alone gets that lowest value).
+    """
+    args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
+    kwargs.pop("training", None)
+    kwargs.pop("mask", None)
+    if kwargs or len(args) != 2 or not all(isinstance(t, keras.KerasTensor) for t in args):
+        _refuse(layer, ", called on the encodings and the token ids")
+    encodings, tokens = (context.value(t) for t in args)
+    if encodings.mask is not None:
+        _refuse(layer, ", on unmasked encodings")
+    length = layer.chunk_length
+    chunks = _static_size(layer, args[1], 1) // length
+    features = _static_size(layer, args[0], -1)
+    g, name = context.graph, layer.name
+    onnx = _onnx()
+    ids = g.op("Cast", [tokens.name], f"{name}/ids", to=onnx.TensorProto.INT64)
+    ids = g.op("Reshape", [ids, g.ints([-1, chunks, length], f"{name}/chunk_ids_shape")])
+    filled = g.op("Not", [g.op("Equal", [ids, g.constant(np.int64(0), "zero_i")])])
+    # (batch, chunks, 1): 1.0 for a chunk with a token, 0.0 for padding alone.
+    weights = g.op(
+        "ReduceMax",
+        [g.op("Cast", [filled], to=onnx.TensorProto.FLOAT)],
+        f"{name}/weights",
+        axes=[-1],
+        keepdims=1,
+    )
+    present = g.op("Greater", [weights, g.constant(np.float32(0), "zero_f")], f"{name}/present")
+    x = g.op(
+        "Reshape",
+        [encodings.name, g.ints([-1, chunks, features], f"{name}/encodings_shape")],
+        f"{name}/encodings",
+    )
+    axis = g.ints([1], f"{name}/chunk_axis")
+    total = g.op("ReduceSum", [g.op("Mul", [x, weights]), axis], keepdims=0)
+    count = g.op("ReduceSum", [weights, axis], f"{name}/count", keepdims=0)
+    count = g.op("Max", [count, g.constant(np.float32(1), "one_f")])
+    mean = g.op("Div", [total, count], f"{name}/mean")
+    lowest = g.op("ReduceMin", [x], f"{name}/lowest", axes=[1], keepdims=1)
+    maximum = g.op(
+        "ReduceMax",
+        [g.op("Where", [present, x, lowest])],
+        f"{name}/maximum",
+        axes=[1],
+        keepdims=0,
+    )
+    return [_Value(g.op("Concat", [mean, maximum], f"{name}/pooled", axis=-1))]
+
+
 def _convert_layer(context, layer, node):
     if isinstance(layer, keras.layers.Concatenate) or type(layer) in _MERGES:
         return _convert_merge(context, layer, node)
+    if _is_text_chunking(layer):
+        if type(layer).__name__ == "TextChunks":
+            return _convert_text_chunks(context, layer, node)
+        return _convert_chunk_pooling(context, layer, node)
     args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
     kwargs.pop("training", None)
     # Keras records the mask it hands a layer in the call's arguments; a
@@ -1206,7 +1286,11 @@ def export_onnx(model, path, sequence_length=None, streaming=False, overwrite=Fa
     `Average`, `Maximum`, `Minimum`; on unmasked tensors `Rescaling`,
     `Cropping1D`, `Permute`, `Reshape`, `Flatten`, `UpSampling1D` and
     `Identity` (the forecasting models' layers); `Dropout` and
-    `SpatialDropout1D` (nothing at inference). Anything else (stateful layers, other
+    `SpatialDropout1D` (nothing at inference); the text classifier's
+    `TextChunks` (a `Reshape` of the token ids into rows of one chunk) and
+    `ChunkPooling` (the mean and maximum over each text's non-empty chunks,
+    a chunk being empty when all its token ids are 0, exactly as the layer
+    computes them, a text of padding alone included). Anything else (stateful layers, other
     activations, other layers, a layer called twice, a dtype policy other
     than float32) raises a ValueError naming the layer.
 

@@ -73,6 +73,17 @@ def _classifier(tmp_path, cell="lstm"):
     return _randomize(task.build_model(data, tiny_settings(tmp_path, cell=cell, units=3)))
 
 
+def _chunked_classifier(tmp_path, cell="gru"):
+    """A classifier reading its 8 tokens in chunks of 3 (the last one padded)."""
+    texts = np.array([" ".join(s) for s in SENTENCES])
+    labels = np.array([0, 1, 2], "int32")
+    data = TextData(texts, labels, texts, labels, texts, labels, classes=("a", "b", "c"))
+    task = TextClassification(max_tokens=50, sequence_length=8, chunk_length=3, embedding_dim=4)
+    model = _randomize(task.build_model(data, tiny_settings(tmp_path, cell=cell, units=3)))
+    assert [type(layer).__name__ for layer in model.layers].count("ChunkPooling") == 1
+    return model
+
+
 def _next_word(cell="lstm"):
     vocabulary = ["[UNK]", "the", "cat", "sat", "is", "it", "not", "?", "--"]
     ids = np.arange(1, len(vocabulary), dtype="int32")
@@ -187,6 +198,56 @@ def test_text_classifier_from_raw_text_in_a_fresh_process(kind, tmp_path):
     )
 
 
+CHUNKED_TEXTS = [
+    *RAW_TEXTS,
+    "one",  # one chunk of 3 filled, two of padding alone
+    "one two three four",  # the second chunk part filled, the third padding
+    "one two three four",
+    "one two three four five six seven eight nine ten",  # cut to three full chunks
+]
+
+
+@pytest.mark.parametrize("kind", ["onnx", "litert"])
+def test_chunked_text_classifier_from_raw_text_in_a_fresh_process(kind, tmp_path):
+    pytest.importorskip("onnxruntime" if kind == "onnx" else "ai_edge_litert")
+    model = _chunked_classifier(tmp_path, cell="layer_norm_gru" if kind == "onnx" else "gru")
+    path = _export(kind, model, tmp_path / f"chunked{SUFFIX[kind]}")
+    settings = json.loads(text_export.sidecar_paths(path)[0].read_text())
+    assert settings["sequence_length"] == 9  # 8 tokens rounded up to three chunks of 3
+    if kind == "onnx":
+        import onnx
+
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+    reply = _client_answers(kind, path, CHUNKED_TEXTS, tmp_path)
+    assert reply["labels"] == ["a", "b", "c"]
+    np.testing.assert_allclose(
+        np.array(reply["answers"]), _keras_answers(model, CHUNKED_TEXTS), atol=ATOL, rtol=0
+    )
+
+
+def test_onnx_chunk_pooling_matches_the_layer_on_padding_chunks(tmp_path):
+    """Padding chunks whose encodings are the largest or the smallest, and a text of padding."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from keras_seqcells.tasks.text_classification import ChunkPooling, TextChunks
+
+    tokens = keras.Input((6,), dtype="int64", name="tokens")
+    rows = TextChunks(2, name="chunks")(tokens)
+    encodings = keras.layers.Embedding(10, 3, name="embedding")(rows)
+    encodings = keras.layers.Flatten(name="flat")(encodings)
+    pooled = ChunkPooling(2, name="chunk_pooling")(encodings, tokens)
+    model = _randomize(keras.Model(tokens, pooled))
+    ids = np.array(
+        [[3, 4, 0, 0, 0, 0], [5, 6, 0, 0, 7, 8], [0, 0, 0, 0, 0, 0], [0, 9, 0, 0, 1, 0]],
+        "int64",
+    )
+    path = ks.export_onnx(model, tmp_path / "pooling.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (received,) = session.run(None, {"inputs": ids})
+    expected = np.asarray(model(ids))
+    assert np.abs(expected[2, :6]).max() == 0  # a text of padding alone: a mean of 0
+    np.testing.assert_allclose(received, expected, atol=ATOL, rtol=0)
+
+
 def test_next_word_from_raw_text_in_a_fresh_process(tmp_path):
     pytest.importorskip("onnxruntime")
     model = _next_word(cell="layer_norm_lstm")
@@ -282,12 +343,13 @@ def test_every_cell_in_the_text_task_models(cell, kind, tmp_path):
     models = {
         "tagger": _tagger(tmp_path, cell=cell),
         "classifier": _classifier(tmp_path, cell=cell),
+        "chunked_classifier": _chunked_classifier(tmp_path, cell=cell),
     }
     if kind == "onnx":  # a LiteRT file fixes its number of steps, a prompt's is free
         models["next_word"] = _next_word(cell=cell)
     for name, model in models.items():
         path = _export(kind, model, tmp_path / f"{name}{SUFFIX[kind]}")
-        texts = PROMPTS if name == "next_word" else RAW_TEXTS
+        texts = {"next_word": PROMPTS, "chunked_classifier": CHUNKED_TEXTS}.get(name, RAW_TEXTS)
         reply = _client_answers(kind, path, texts, tmp_path)
         for got, want in zip(reply["answers"], _keras_answers(model, texts), strict=True):
             np.testing.assert_allclose(np.array(got), want, atol=ATOL, rtol=0)
