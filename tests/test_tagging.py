@@ -444,3 +444,81 @@ def test_command_line_options_read_a_conll2003_file(tmp_path):
         "B-NP",
         "I-NP",
     )
+
+
+def _entity_file(tmp_path):
+    path = tmp_path / "ner.txt"
+    path.write_text((CONLL2003.replace("-DOCSTART- -X- -X- O\n", "") + "\n") * 12)
+    return path
+
+
+def test_word_tag_feature_feeds_each_words_training_tags(tmp_path):
+    sentences = [("Go", "home"), ("go", "Go")]
+    tags = [np.array([1, 0], "int32"), np.array([0, 1], "int32")]
+    data = TaggedData(sentences, tags, sentences, tags, sentences, tags, ("NOUN", "VERB"))
+    model = Tagging(**TINY_TASK).build_model(data, tiny_settings(tmp_path))
+    lookup = keras.Model(model.input, model.get_layer("word_tags").output)
+    rows = keras.ops.convert_to_numpy(lookup(tf.constant(["Go go home Paris"])))[0]
+    # "Go": VERB twice; "go" (another word: the case is kept): NOUN once;
+    # "home": NOUN; "Paris" (unseen) and the padding: nothing known.
+    np.testing.assert_allclose(rows[:4], [[0, 1], [1, 0], [1, 0], [0, 0]])
+    assert np.all(rows[4:] == 0)
+    assert not model.get_layer("word_tags").trainable
+    plain = Tagging(word_tag_feature=False, **TINY_TASK).build_model(data, tiny_settings(tmp_path))
+    assert "word_tags" not in {layer.name for layer in plain.layers}
+
+
+def test_early_stopping_watches_the_entity_f1_for_entity_tags(tmp_path):
+    path = _entity_file(tmp_path)
+    task = Tagging(**TINY_TASK)
+    data = task.load_data(str(path))
+    assert task.early_stopping_options(data) == {"monitor": "val_entity_f1", "mode": "max"}
+    for monitor, mode in (("val_loss", "min"), ("val_accuracy", "max")):
+        options = Tagging(early_stopping_monitor=monitor).early_stopping_options(data)
+        assert options == {"monitor": monitor, "mode": mode}
+    settings = tiny_settings(tmp_path / "run", batch_size=8, epochs=3, patience=5)
+    result = task.train(settings, source=str(path))
+    assert len(result.history["val_entity_f1"]) == 3
+    # The best epoch's weights are restored: the model scores the best F1 seen.
+    expected = [[data.tag_names[i] for i in sentence] for sentence in data.validation_tags]
+    scores = tagging.ValidationEntityScores(data.validation_sentences, expected)
+    scores.set_model(result.model)
+    logs = {}
+    scores.on_epoch_end(0, logs)
+    assert logs["val_entity_f1"] == pytest.approx(max(result.history["val_entity_f1"]))
+    plain = Tagging(early_stopping_monitor="val_loss", **TINY_TASK)
+    history = plain.train(tiny_settings(tmp_path / "plain"), source=str(path)).history
+    assert "val_entity_f1" not in history
+
+
+def test_entity_f1_stopping_resumes_from_backup(tmp_path):
+    class Interrupt(Exception):
+        pass
+
+    class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise Interrupt
+
+    path = _entity_file(tmp_path)
+    task = Tagging(**TINY_TASK)
+    settings = tiny_settings(tmp_path / "run", batch_size=8, epochs=3, patience=5)
+    with pytest.raises(Interrupt):
+        task.train(settings, source=str(path), callbacks=[InterruptAfterFirstEpoch()])
+    assert (tmp_path / "run" / "backup").exists()
+    result = task.train(settings, source=str(path))
+    assert len(result.history["val_entity_f1"]) == len(result.history["loss"]) == 3
+    assert not (tmp_path / "run" / "backup").exists()
+
+
+def test_bad_stopping_and_word_tag_options_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"`early_stopping_monitor` to be one of .*'val_f1'"):
+        Tagging(early_stopping_monitor="val_f1")
+    with pytest.raises(ValueError, match=r"`word_tag_feature` to be True or False.*'yes'"):
+        Tagging(word_tag_feature="yes")
+    path = tmp_path / "pos.conllu"
+    path.write_text(CONLLU * 4)
+    task = Tagging(early_stopping_monitor="val_entity_f1", **TINY_TASK)
+    with pytest.raises(ValueError, match=r"entity tags .*'val_entity_f1'.*Received: tags"):
+        task.train(tiny_settings(tmp_path / "run"), source=str(path))
+    assert not (tmp_path / "run").exists()

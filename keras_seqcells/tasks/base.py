@@ -172,6 +172,21 @@ class Task:
         """Returns the baselines' held-out metrics, as `{baseline: {metric: value}}`."""
         raise NotImplementedError
 
+    def early_stopping_options(self, data):
+        """`keras.callbacks.EarlyStopping` arguments for `data` (`monitor`, `mode`).
+
+        Called before anything is written, so that a refused option writes
+        nothing. Override to watch another validation metric.
+        """
+        return {"monitor": "val_loss", "mode": "min"}
+
+    def epoch_callbacks(self, data):
+        """Callbacks that add validation metrics to each epoch's logs.
+
+        They run before early stopping, which may watch what they add.
+        """
+        return []
+
     def verdict(self, metrics, baselines):
         """One plain sentence when the model does worse than a baseline on the
         held-out part (printed by `train` and `evaluate`), else None."""
@@ -206,6 +221,7 @@ class Task:
         keras.utils.set_random_seed(settings.seed)
         data = self.load_data(source, seed=settings.seed, limit=limit)
         settings = self.adapted_settings(settings, data)
+        stopping_options = self.early_stopping_options(data)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model = self.build_model(data, settings)
             self.compile(model, settings)
@@ -213,7 +229,7 @@ class Task:
         output_dir.mkdir(parents=True, exist_ok=True)
         train_ds, validation_ds = self.datasets(data, settings.batch_size)
         early_stopping = keras.callbacks.EarlyStopping(
-            patience=settings.patience, restore_best_weights=True
+            patience=settings.patience, restore_best_weights=True, **stopping_options
         )
         backup = ResumableTraining(output_dir / "backup", early_stopping)
         # One iterator over the repeated training data for the whole run, so
@@ -225,6 +241,7 @@ class Task:
         steps = batches_per_epoch(train_ds)
         train_ds = train_ds.repeat().skip(backup.saved_epoch() * steps)
         callbacks = [
+            *self.epoch_callbacks(data),
             keras.callbacks.TensorBoard(str(output_dir / "logs")),
             early_stopping,
             backup,  # after EarlyStopping: it restores and saves its state

@@ -85,6 +85,9 @@ UNKNOWN_WORD = "[UNK]"
 TOKEN_FEATURES = ("suffix", "shape", "prefix")
 #: The spelling features of `spelling_features=True`.
 DEFAULT_TOKEN_FEATURES = ("suffix", "shape")
+#: What early stopping may watch; `"auto"` is `val_entity_f1` for entity tags,
+#: else `val_loss`.
+EARLY_STOPPING_MONITORS = ("auto", "val_loss", "val_accuracy", "val_entity_f1")
 
 
 @dataclasses.dataclass
@@ -215,6 +218,65 @@ class TokenFeatureHashing(keras.layers.Layer):
             "output_sequence_length": self.output_sequence_length,
             "suffix_length": self.suffix_length,
         }
+
+
+class ValidationEntityScores(keras.callbacks.Callback):
+    """Adds the validation split's entity scores to each epoch's logs.
+
+    `val_entity_f1`, `val_entity_precision` and `val_entity_recall`, as
+    `entity_scores` computes them from the tags the model predicts for the
+    validation sentences, so that early stopping can watch the entity F1.
+
+    Args:
+        sentences: The validation sentences (sequences of tokens).
+        tags: Their true tag strings, one sequence per sentence.
+    """
+
+    def __init__(self, sentences, tags):
+        super().__init__()
+        self.sentences = list(sentences)
+        self.tags = [list(sentence) for sentence in tags]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        names = tag_names(self.model)
+        predicted = [
+            [names[i] for i in sentence] for sentence in predict_tags(self.model, self.sentences)
+        ]
+        scores = entity_scores(self.tags, predicted)
+        for name in ("entity_f1", "entity_precision", "entity_recall"):
+            logs[f"val_{name}"] = scores[name]
+
+
+def word_tag_distributions(sentences, tags, tag_count):
+    """Each training word's tags as a distribution: the per-word baseline's knowledge.
+
+    Args:
+        sentences: Training sentences (sequences of tokens).
+        tags: Their tag indices, one array per sentence.
+        tag_count: The number of tags.
+
+    Returns:
+        The words (sorted, as written) and a float32 matrix whose row `i` is
+        the fraction of the occurrences of `words[i]` that carry each tag.
+
+    Example:
+
+    >>> words, rows = word_tag_distributions([("a", "b", "a")], [[0, 1, 1]], 2)
+    >>> words, rows.tolist()
+    (['a', 'b'], [[0.5, 0.5], [0.0, 1.0]])
+    """
+    counts = {}
+    for sentence, labels in zip(sentences, tags, strict=True):
+        for token, tag in zip(sentence, labels, strict=True):
+            if token != UNKNOWN_WORD:
+                counts.setdefault(token, np.zeros(tag_count, "float32"))[tag] += 1
+    words = sorted(counts)
+    if not words:
+        return words, np.zeros((0, tag_count), "float32")
+    rows = np.stack([counts[word] for word in words])
+    return words, rows / rows.sum(axis=1, keepdims=True)
 
 
 def clean_token(token):
@@ -855,7 +917,19 @@ class Tagging(Task):
         tag_column=None,
         column_names=None,
         tag_scheme=None,
+        word_tag_feature=True,
+        early_stopping_monitor="auto",
     ):
+        if early_stopping_monitor not in EARLY_STOPPING_MONITORS:
+            raise ValueError(
+                f"Expected `early_stopping_monitor` to be one of {EARLY_STOPPING_MONITORS}. "
+                f"Received: early_stopping_monitor={early_stopping_monitor!r}"
+            )
+        if not isinstance(word_tag_feature, bool):
+            raise ValueError(
+                "Expected `word_tag_feature` to be True or False. Received: "
+                f"word_tag_feature={word_tag_feature!r}"
+            )
         if conll2003_tags not in CONLL2003_FEATURES:
             raise ValueError(
                 f"Expected `conll2003_tags` to be one of {CONLL2003_FEATURES}. Received: "
@@ -903,6 +977,8 @@ class Tagging(Task):
         self.tag_column = _as_number(tag_column)
         self.column_names = names
         self.tag_scheme = tag_scheme
+        self.word_tag_feature = word_tag_feature
+        self.early_stopping_monitor = early_stopping_monitor
 
     def read_file(self, path):
         """The sentences of a tagged file, read with the task's file options.
@@ -1023,8 +1099,8 @@ class Tagging(Task):
         x = keras.layers.Embedding(
             vectorizer.vocabulary_size(), self.embedding_dim, mask_zero=True, name="embedding"
         )(tokens)
+        features = [x]
         if self.token_features:
-            features = [x]
             for feature in self.token_features:
                 ids = TokenFeatureHashing(
                     feature, self.feature_bins, self.max_length, name=f"{feature}_hashing"
@@ -1037,6 +1113,31 @@ class Tagging(Task):
                         name=f"{feature}_embedding",
                     )(ids)
                 )
+        if self.word_tag_feature:
+            words, distributions = word_tag_distributions(
+                data.train_sentences, data.train_tags, len(data.tag_names)
+            )
+            # Case kept and nothing standardized: the words as the per-word
+            # baseline counts them. Index 0 is padding, 1 an unseen word.
+            lookup = keras.layers.TextVectorization(
+                standardize=None,
+                split="whitespace",
+                output_sequence_length=self.max_length,
+                name="word_tag_lookup",
+            )
+            lookup.set_vocabulary(words)
+            table = keras.layers.Embedding(
+                lookup.vocabulary_size(),
+                len(data.tag_names),
+                mask_zero=True,
+                trainable=False,
+                name="word_tags",
+            )
+            features.append(table(lookup(sentences)))
+            matrix = np.zeros((lookup.vocabulary_size(), len(data.tag_names)), "float32")
+            matrix[2 : 2 + len(words)] = distributions
+            table.set_weights([matrix])
+        if len(features) > 1:
             x = keras.layers.Concatenate(name="token_features")(features)
         x = keras.layers.Dropout(self.dropout, seed=settings.seed)(x)
         x = keras.layers.Bidirectional(
@@ -1050,6 +1151,31 @@ class Tagging(Task):
         return TaskModel(
             sentences, probabilities, name=f"tagger_{settings.cell}", task_name=self.name
         )
+
+    def early_stopping_options(self, data):
+        """Early stopping on `early_stopping_monitor` (`"auto"`: entity F1 for entity tags).
+
+        Raises:
+            ValueError: for `val_entity_f1` when the tags are not entity tags.
+        """
+        entities = is_entity_tag_set(data.tag_names)
+        monitor = self.early_stopping_monitor
+        if monitor == "auto":
+            monitor = "val_entity_f1" if entities else "val_loss"
+        if monitor == "val_entity_f1" and not entities:
+            raise ValueError(
+                "Expected entity tags (O, or B-/I-/E-/S- and a type) for "
+                "early_stopping_monitor='val_entity_f1'. Received: tags such as "
+                f"{list(data.tag_names[:5])}"
+            )
+        return {"monitor": monitor, "mode": "min" if monitor == "val_loss" else "max"}
+
+    def epoch_callbacks(self, data):
+        """The validation entity scores, each epoch, when early stopping watches them."""
+        if self.early_stopping_options(data)["monitor"] != "val_entity_f1":
+            return []
+        expected = [[data.tag_names[i] for i in sentence] for sentence in data.validation_tags]
+        return [ValidationEntityScores(data.validation_sentences, expected)]
 
     def compile(self, model, settings):
         model.compile(
