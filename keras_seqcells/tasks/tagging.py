@@ -21,8 +21,13 @@ padding through the model; the loss and the accuracy count real tokens only
 tags of every held-out token (a sentence longer than the model's
 `max_length` is tagged in consecutive pieces). Each token's word embedding
 is concatenated with embeddings of its hashed suffix and shape
-(`TokenFeatureHashing`), and training replaces a few words by an unknown word
-(word dropout), both for the words unseen in training. The tag names travel
+(`TokenFeatureHashing`) and with the share of each tag among that word's
+occurrences in the training split (`word_tag_distributions`: what the
+per-word baseline knows, zeros for an unseen word), and training replaces a
+few words by an unknown word (word dropout), both for the words unseen in
+training. Early stopping restores the weights of the best validation epoch:
+by the validation loss for part-of-speech and other tags, by the validation
+entity F1 (`ValidationEntityScores`) for entity tags. The tag names travel
 with the model, in its output layer (`TagProbabilities`). Both layers are
 registered Keras objects, so a saved tagger loads with
 `keras.saving.load_model(path, safe_mode=True)` once this module is imported.
@@ -874,6 +879,15 @@ class Tagging(Task):
         tag_scheme: None to keep the tags as they are, or the entity tag
             scheme to train in: `"iob1"`, `"iob2"` (also `"bio"`) or
             `"iobes"`; the tags of any of these schemes are converted.
+        word_tag_feature: Whether each token's features include the share of
+            each tag among the occurrences of the word (as written) in the
+            training split (see `word_tag_distributions`; zeros for a word
+            unseen in training or hidden by word dropout).
+        early_stopping_monitor: What early stopping watches on the
+            validation split, keeping the best epoch's weights: one of
+            `EARLY_STOPPING_MONITORS`. `"auto"` watches `"val_entity_f1"`
+            (the entity F1 of `entity_scores`, computed after each epoch) for
+            entity tags and `"val_loss"` for other tags.
 
     Example:
 
