@@ -24,10 +24,12 @@ already segmented) is dropped. The table goes to
 `benchmarks/results/tagging-unseen.md` and the README block of that name.
 
     nice -n 10 python -m benchmarks.tagging_unseen
+    python -m benchmarks.tagging_unseen --reuse-runs   # the table again, from those runs
 """
 
 import argparse
 import importlib.metadata
+import json
 import os
 import pathlib
 import platform
@@ -115,11 +117,11 @@ def gold_tag_file(path, tag_column, folder):
     return target
 
 
-def _f(value):
-    return f"{value:.3f}"
+def _f(value, digits=3):
+    return f"{value:.{digits}f}"
 
 
-def run(output_root, cell, folder):
+def run(output_root, cell, folder, reuse=False):
     rows, losses = [], []
     for corpus, role, distribution, name, origin in CORPORA:
         path = corpus_path(distribution, name)
@@ -128,27 +130,35 @@ def run(output_root, cell, folder):
         task = Tagging()
         data = task.load_data(str(path), seed=0)
         run_dir = output_root / pathlib.Path(name).stem.replace(".", "-")
-        settings = task.settings(cell=cell, output_dir=str(run_dir), verbose=2)
-        result = task.train(settings, source=str(path))
-        per_word = result.baselines["most frequent tag per word"]
+        summary_path = run_dir / "metrics.json"
+        if reuse and summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+            metrics, baselines = summary["metrics"], summary["baselines"]
+            epochs, seconds = summary["epochs_run"], summary["train_seconds"]
+        else:
+            settings = task.settings(cell=cell, output_dir=str(run_dir), verbose=2)
+            result = task.train(settings, source=str(path))
+            metrics, baselines = result.metrics, result.baselines
+            epochs, seconds = len(result.history["loss"]), result.seconds
+        per_word = baselines["most frequent tag per word"]
         sentences = (
             f"{len(data.train_sentences):,} / {len(data.validation_sentences):,} / "
             f"{len(data.test_sentences):,}"
         )
-        beaten = result.metrics["accuracy"] > per_word["accuracy"]
+        beaten = metrics["accuracy"] > per_word["accuracy"]
         entity = "–"
-        if "entity_f1" in result.metrics:
-            beaten = beaten and result.metrics["entity_f1"] > per_word["entity_f1"]
+        if "entity_f1" in metrics:
+            beaten = beaten and metrics["entity_f1"] > per_word["entity_f1"]
             entity = (
-                f"{_f(result.metrics['entity_f1'])} vs {_f(per_word['entity_f1'])} "
-                f"({result.metrics['entities']:,} entities)"
+                f"{_f(metrics['entity_f1'])} vs {_f(per_word['entity_f1'])} "
+                f"({metrics['entities']:,} entities)"
             )
         if not beaten:
             losses.append(f"{corpus} ({role})")
         rows.append(
             f"| {corpus} | {role} | {origin} | {sentences} | {len(data.tag_names)} | "
-            f"{_f(result.metrics['accuracy'])} vs {_f(per_word['accuracy'])} | {entity} | "
-            f"{len(result.history['loss'])} | {result.seconds:.0f} s |"
+            f"{_f(metrics['accuracy'], 4)} vs {_f(per_word['accuracy'], 4)} | {entity} | "
+            f"{epochs} | {seconds:.0f} s |"
         )
         print(rows[-1], flush=True)
     return rows, losses
@@ -158,9 +168,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", default="gru", choices=["simple_rnn", "lstm", "gru"])
     parser.add_argument("--output-root", default="runs/tagging-unseen")
+    parser.add_argument(
+        "--reuse-runs",
+        action="store_true",
+        help="rebuild the table from the metrics.json of runs already in --output-root",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        rows, losses = run(pathlib.Path(args.output_root), args.cell, folder)
+        rows, losses = run(pathlib.Path(args.output_root), args.cell, folder, args.reuse_runs)
     machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     if losses:
         verdict = (

@@ -34,7 +34,8 @@ registered Keras objects, so a saved tagger loads with
 
 The README's task table gives the held-out accuracy on the shipped treebank
 (`benchmarks/task_results.py`), and its `tagging-unseen` table the accuracy
-and entity F1 on corpora that chose no default
+and entity F1 on corpora from the Python Package Index, those that chose the
+defaults (tuning) and those that chose nothing (unseen)
 (`benchmarks/tagging_unseen.py`), each against the most frequent tag per word.
 
 For `universal_dependencies/en_ewt` the untagged (`_`) tokens are dropped;
