@@ -458,12 +458,14 @@ def test_word_tag_feature_feeds_each_words_training_tags(tmp_path):
     data = TaggedData(sentences, tags, sentences, tags, sentences, tags, ("NOUN", "VERB"))
     model = Tagging(**TINY_TASK).build_model(data, tiny_settings(tmp_path))
     lookup = keras.Model(model.input, model.get_layer("word_tags").output)
-    rows = keras.ops.convert_to_numpy(lookup(tf.constant(["Go go home Paris"])))[0]
-    # "Go": VERB twice; "go" (another word: the case is kept): NOUN once;
+    rows = keras.ops.convert_to_numpy(lookup(tf.constant(["GO home Paris"])))[0]
+    # "go" (lower-cased, as the vectorizer reads it): VERB twice, NOUN once;
     # "home": NOUN; "Paris" (unseen) and the padding: nothing known.
-    np.testing.assert_allclose(rows[:4], [[0, 1], [1, 0], [1, 0], [0, 0]])
-    assert np.all(rows[4:] == 0)
+    np.testing.assert_allclose(rows[:3], [[1 / 3, 2 / 3], [1, 0], [0, 0]], rtol=1e-6)
+    assert np.all(rows[3:] == 0)
     assert not model.get_layer("word_tags").trainable
+    readers = [layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)]
+    assert len(readers) == 1  # the word tags are read from the same word indices
     plain = Tagging(word_tag_feature=False, **TINY_TASK).build_model(data, tiny_settings(tmp_path))
     assert "word_tags" not in {layer.name for layer in plain.layers}
 

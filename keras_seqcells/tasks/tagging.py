@@ -23,7 +23,8 @@ tags of every held-out token (a sentence longer than the model's
 is concatenated with embeddings of its hashed suffix and shape
 (`TokenFeatureHashing`) and with the share of each tag among that word's
 occurrences in the training split (`word_tag_distributions`: what the
-per-word baseline knows, zeros for an unseen word), and training replaces a
+per-word baseline knows, read from the vectorizer's word indices; zeros for
+an unseen word), and training replaces a
 few words by an unknown word (word dropout), both for the words unseen in
 training. Early stopping restores the weights of the best validation epoch:
 by the validation loss for part-of-speech and other tags, by the validation
@@ -255,34 +256,32 @@ class ValidationEntityScores(keras.callbacks.Callback):
             logs[f"val_{name}"] = scores[name]
 
 
-def word_tag_distributions(sentences, tags, tag_count):
-    """Each training word's tags as a distribution: the per-word baseline's knowledge.
+def word_tag_distributions(token_ids, tags, vocabulary_size, tag_count):
+    """Each word's tags in training as a distribution: the per-word baseline's knowledge.
 
     Args:
-        sentences: Training sentences (sequences of tokens).
-        tags: Their tag indices, one array per sentence.
+        token_ids: The training tokens' vocabulary indices (0 for padding, 1
+            for an unknown word; neither gets a distribution), any shape.
+        tags: Their tag indices, the same shape.
+        vocabulary_size: The number of vocabulary indices.
         tag_count: The number of tags.
 
     Returns:
-        The words (sorted, as written) and a float32 matrix whose row `i` is
-        the fraction of the occurrences of `words[i]` that carry each tag.
+        A float32 matrix whose row `i` holds the fraction of the occurrences
+        of word `i` that carry each tag (zeros for a word never seen).
 
     Example:
 
-    >>> words, rows = word_tag_distributions([("a", "b", "a")], [[0, 1, 1]], 2)
-    >>> words, rows.tolist()
-    (['a', 'b'], [[0.5, 0.5], [0.0, 1.0]])
+    >>> word_tag_distributions([[2, 3, 2, 0]], [[0, 1, 1, 0]], 4, 2).tolist()
+    [[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
     """
-    counts = {}
-    for sentence, labels in zip(sentences, tags, strict=True):
-        for token, tag in zip(sentence, labels, strict=True):
-            if token != UNKNOWN_WORD:
-                counts.setdefault(token, np.zeros(tag_count, "float32"))[tag] += 1
-    words = sorted(counts)
-    if not words:
-        return words, np.zeros((0, tag_count), "float32")
-    rows = np.stack([counts[word] for word in words])
-    return words, rows / rows.sum(axis=1, keepdims=True)
+    token_ids = np.asarray(token_ids).reshape(-1)
+    tags = np.asarray(tags).reshape(-1)
+    known = token_ids > 1
+    counts = np.zeros((vocabulary_size, tag_count), "float32")
+    np.add.at(counts, (token_ids[known], tags[known]), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
 def clean_token(token):
@@ -881,9 +880,10 @@ class Tagging(Task):
             scheme to train in: `"iob1"`, `"iob2"` (also `"bio"`) or
             `"iobes"`; the tags of any of these schemes are converted.
         word_tag_feature: Whether each token's features include the share of
-            each tag among the occurrences of the word (as written) in the
-            training split (see `word_tag_distributions`; zeros for a word
-            unseen in training or hidden by word dropout).
+            each tag among the occurrences of the word (as the vectorizer
+            reads it: lower-cased with `lowercase`) in the training split
+            (see `word_tag_distributions`; zeros for a word unseen in
+            training or hidden by word dropout).
         early_stopping_monitor: What early stopping watches on the
             validation split, keeping the best epoch's weights: one of
             `EARLY_STOPPING_MONITORS`. `"auto"` watches `"val_entity_f1"`
@@ -1129,29 +1129,26 @@ class Tagging(Task):
                     )(ids)
                 )
         if self.word_tag_feature:
-            words, distributions = word_tag_distributions(
-                data.train_sentences, data.train_tags, len(data.tag_names)
-            )
-            # Case kept and nothing standardized: the words as the per-word
-            # baseline counts them. Index 0 is padding, 1 an unseen word.
-            lookup = keras.layers.TextVectorization(
-                standardize=None,
-                split="whitespace",
-                output_sequence_length=self.max_length,
-                name="word_tag_lookup",
-            )
-            lookup.set_vocabulary(words)
+            # Read from the word indices, the words are the vectorizer's own
+            # (lower-cased by default), so the model keeps one text reader.
+            pieces = _chunks(data.train_sentences, self.max_length)
+            labels, _ = _padded(_chunks(data.train_tags, self.max_length), self.max_length)
+            token_ids = vectorizer(tf.constant(sentence_strings(pieces)))
             table = keras.layers.Embedding(
-                lookup.vocabulary_size(),
+                vectorizer.vocabulary_size(),
                 len(data.tag_names),
                 mask_zero=True,
                 trainable=False,
                 name="word_tags",
             )
-            features.append(table(lookup(sentences)))
-            matrix = np.zeros((lookup.vocabulary_size(), len(data.tag_names)), "float32")
-            matrix[2 : 2 + len(words)] = distributions
-            table.set_weights([matrix])
+            features.append(table(tokens))
+            distributions = word_tag_distributions(
+                keras.ops.convert_to_numpy(token_ids),
+                labels,
+                vectorizer.vocabulary_size(),
+                len(data.tag_names),
+            )
+            table.set_weights([distributions])
         if len(features) > 1:
             x = keras.layers.Concatenate(name="token_features")(features)
         x = keras.layers.Dropout(self.dropout, seed=settings.seed)(x)
