@@ -232,3 +232,33 @@ def test_forecast_table_counts_each_role_and_names_the_unseen_misses(tmp_path, m
     (tmp_path / "rows.md").write_text("\n".join(rows) + "\n")
     forecast_unseen.main(["--from-rows", str(tmp_path / "rows.md")])  # no training
     assert written[forecast_unseen.BLOCK].endswith("\n".join(rows))
+
+
+def test_tagging_table_reads_gold_columns_and_rebuilds_from_finished_runs(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import tagging_unseen
+
+    # Token, gold tag, predicted tag: the gold tags lose their `B-`.
+    source = tmp_path / "test_output.txt"
+    source.write_text("tiếp cận\tB-V\tB-N\n.\tB-CH\tB-CH\n\nGo\tB-V\tB-V\n\n" * 10)
+    gold = tagging_unseen.gold_tag_file(source, 1, tmp_path)
+    assert gold.read_text().startswith("tiếp_cận\tV\n.\tCH\n\nGo\tV\n\n")
+    corpus = ("Tiny", "unseen", "tiny-package", "test_output.txt", "`tiny-package` 1.0")
+    monkeypatch.setattr(tagging_unseen, "CORPORA", (corpus,))
+    monkeypatch.setattr(tagging_unseen, "GOLD_COLUMN", {"tiny-package": 1})
+    monkeypatch.setattr(tagging_unseen, "corpus_path", lambda distribution, name: source)
+    run_dir = tmp_path / "runs" / "test_output"
+    run_dir.mkdir(parents=True)
+    summary = {
+        "metrics": {"accuracy": 0.9, "test_tokens": 6, "test_sentences": 4},
+        "baselines": {"most frequent tag per word": {"accuracy": 0.95}},
+        "epochs_run": 3,
+        "train_seconds": 1.0,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(summary))
+    rows, losses = tagging_unseen.run(tmp_path / "runs", "gru", tmp_path, reuse=True)  # no training
+    assert rows == [
+        "| Tiny | unseen | `tiny-package` 1.0 | 14 / 2 / 4 | 2 | 0.9000 vs 0.9500 | – | 3 | 1 s |"
+    ]
+    assert losses == ["Tiny (unseen)"]
