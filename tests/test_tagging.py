@@ -475,6 +475,11 @@ def test_early_stopping_watches_the_entity_f1_for_entity_tags(tmp_path):
     task = Tagging(**TINY_TASK)
     data = task.load_data(str(path))
     assert task.early_stopping_options(data) == {"monitor": "val_entity_f1", "mode": "max"}
+    # Entity tags keep the words' case (lowercase="auto"); other tags do not.
+    assert not task.lowercases(data)
+    assert Tagging(lowercase=True).lowercases(data)
+    pos = TaggedData([("Go",)], [np.array([0])], [], [], [], [], ("VERB",))
+    assert task.lowercases(pos) and not Tagging(lowercase=False).lowercases(pos)
     for monitor, mode in (("val_loss", "min"), ("val_accuracy", "max")):
         options = Tagging(early_stopping_monitor=monitor).early_stopping_options(data)
         assert options == {"monitor": monitor, "mode": mode}
@@ -518,6 +523,8 @@ def test_bad_stopping_and_word_tag_options_are_clear_errors(tmp_path):
         Tagging(early_stopping_monitor="val_f1")
     with pytest.raises(ValueError, match=r"`word_tag_feature` to be True or False.*'yes'"):
         Tagging(word_tag_feature="yes")
+    with pytest.raises(ValueError, match=r"`lowercase` to be True, False or 'auto'.*'upper'"):
+        Tagging(lowercase="upper")
     path = tmp_path / "pos.conllu"
     path.write_text(CONLLU * 4)
     task = Tagging(early_stopping_monitor="val_entity_f1", **TINY_TASK)

@@ -855,7 +855,9 @@ class Tagging(Task):
         word_dropout: Probability that a training token is replaced by an
             unknown word, so that the model learns to tag unseen words from
             their context.
-        lowercase: Whether the vectorizer lower-cases the tokens.
+        lowercase: Whether the vectorizer lower-cases the tokens; `"auto"`
+            (the default) keeps the case of entity tags' words (a capital
+            often marks a name) and lower-cases the others.
         spelling_features: Whether each token's embedding is concatenated
             with embeddings of its suffix and shape (see
             `TokenFeatureHashing`), or which spelling features to use, as a
@@ -922,7 +924,7 @@ class Tagging(Task):
         embedding_dim=64,
         dropout=0.3,
         word_dropout=0.1,
-        lowercase=True,
+        lowercase="auto",
         spelling_features=True,
         feature_bins=1000,
         feature_dim=16,
@@ -939,6 +941,11 @@ class Tagging(Task):
             raise ValueError(
                 f"Expected `early_stopping_monitor` to be one of {EARLY_STOPPING_MONITORS}. "
                 f"Received: early_stopping_monitor={early_stopping_monitor!r}"
+            )
+        if lowercase not in (True, False, "auto"):
+            raise ValueError(
+                "Expected `lowercase` to be True, False or 'auto'. Received: "
+                f"lowercase={lowercase!r}"
             )
         if not isinstance(word_tag_feature, bool):
             raise ValueError(
@@ -1103,7 +1110,7 @@ class Tagging(Task):
     def build_model(self, data, settings):
         vectorizer = keras.layers.TextVectorization(
             max_tokens=self.max_tokens,
-            standardize="lower" if self.lowercase else None,
+            standardize="lower" if self.lowercases(data) else None,
             split="whitespace",
             output_sequence_length=self.max_length,
             name="vectorizer",
@@ -1163,6 +1170,12 @@ class Tagging(Task):
         return TaskModel(
             sentences, probabilities, name=f"tagger_{settings.cell}", task_name=self.name
         )
+
+    def lowercases(self, data):
+        """Whether the vectorizer lower-cases the tokens of `data` (see `lowercase`)."""
+        if self.lowercase == "auto":
+            return not is_entity_tag_set(data.tag_names)
+        return bool(self.lowercase)
 
     def early_stopping_options(self, data):
         """Early stopping on `early_stopping_monitor` (`"auto"`: entity F1 for entity tags).
