@@ -46,6 +46,7 @@ Usage:
     python -m benchmarks.rnn --quick           # fewer sizes and repeats
     python -m benchmarks.rnn --update-readme   # also refresh the README's `rnn` block
     python -m benchmarks.rnn --peers torch --quick [--h 128 512] [--update-readme]
+    python -m benchmarks.rnn --peers torch --h 128 512 --policy mixed_bfloat16 --out /tmp/bf16
     KERAS_BACKEND=jax python -m benchmarks.rnn --quick
     KERAS_BACKEND=torch python -m benchmarks.rnn --quick --update-readme
 
@@ -544,8 +545,8 @@ def _peer_line(row, peers):
 
 
 # ----------------------------------------------------------------- reports
-def machine():
-    """The machine and software the run measured."""
+def machine(policy=None):
+    """The machine and software the run measured (and the dtype policy, if one was set)."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -562,10 +563,11 @@ def machine():
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions.append(f"{package} {importlib.metadata.version(package)}")
     versions.append(f"Python {platform.python_version()}")
-    return (
+    described = (
         f"{model}, {os.cpu_count()} cores, Keras backend `{backend}` "
         f"({', '.join(versions)}), {platform.system()}"
     )
+    return described + (f", Keras dtype policy `{policy}`" if policy else "")
 
 
 def _fmt(value, digits=2):
@@ -747,6 +749,11 @@ def main(argv=None):
         "--h", type=int, nargs="+", help="hidden sizes H of the --peers run (default 128)"
     )
     parser.add_argument("--note", help="appended to the --peers table's first line")
+    parser.add_argument(
+        "--policy",
+        help="Keras dtype policy of ours and Keras's layers, e.g. mixed_bfloat16 "
+        "(default: float32); PyTorch peers stay float32",
+    )
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--units", type=int, default=128, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -755,6 +762,14 @@ def main(argv=None):
         return
 
     cells = [name for name in args.cells.split(",") if name]
+    if args.policy:
+        if args.update_readme:
+            # The README's blocks are float32 runs.
+            parser.error(
+                "Expected --policy without --update-readme. "
+                f"Received: policy={args.policy!r}, update_readme=True"
+            )
+        keras.config.set_dtype_policy(args.policy)
     repeats = args.repeats or (5 if args.quick else 9)
     if not args.peers and (args.h or args.note):
         parser.error(
@@ -772,7 +787,7 @@ def main(argv=None):
             parser.error(f"Expected the TensorFlow backend with --peers. Received: {backend=}")
         if any(hidden < 1 for hidden in units):
             parser.error(f"Expected hidden sizes >= 1. Received: h={units}")
-        description = machine()
+        description = machine(args.policy)
         print(description, flush=True)
         rows, run = measure_peers(cells, units, repeats, peers)
         table = peers_markdown(rows, run, description, args.note or "")
@@ -787,7 +802,7 @@ def main(argv=None):
     train_units = (128,) if args.quick else (128, 512)
     steps = (10, 100) if args.quick else (10, 100, 1000)
     widths = (64, 256) if args.quick else (64, 256, 1024)
-    description = machine()
+    description = machine(args.policy)
     print(description, flush=True)
     rows = []
     for units in train_units:

@@ -95,12 +95,21 @@ def test_peer_table_compares_ours_with_the_faster_peer():
         (["--h", "512"], "Expected --h and --note with --peers only"),
         (["--peers", "jax"], "Expected --peers among torch. Received: peers=jax"),
         (["--peers", "torch", "--h", "0"], r"Expected hidden sizes >= 1. Received: h=\[0\]"),
+        (
+            ["--policy", "mixed_bfloat16", "--update-readme"],
+            "Expected --policy without --update-readme",
+        ),
     ],
 )
 def test_peer_options_refuse_what_they_cannot_run(argv, message, capsys):
     with pytest.raises(SystemExit):
         rnn.main(argv)
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_the_description_names_a_dtype_policy_given():
+    assert "dtype policy" not in rnn.machine()
+    assert rnn.machine("mixed_bfloat16").endswith("Keras dtype policy `mixed_bfloat16`")
 
 
 def test_task_results_replace_only_the_rows_they_ran():
