@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from benchmarks import keras_own_tests, min_rnn, rnn, task_results
+from benchmarks import bfloat16, keras_own_tests, min_rnn, rnn, task_results
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -271,3 +271,18 @@ def test_tagging_table_reads_gold_columns_and_rebuilds_from_finished_runs(tmp_pa
         "| Tiny | unseen | `tiny-package` 1.0 | 14 / 2 / 4 | 2 | 0.9000 vs 0.9500 | – | 3 | 1 s |"
     ]
     assert losses == ["Tiny (unseen)"]
+
+
+def test_bfloat16_benchmark_times_both_policies_of_each_cell():
+    rows = bfloat16.measure(["GRU", "LSTM"], [3], repeats=1)
+    assert [(row["cell"], row["units"]) for row in rows] == [("GRU", 3), ("LSTM", 3)]
+    for row in rows:
+        assert row["float32"] > 0 and row["mixed_bfloat16"] > 0
+        assert row["ratio"] == row["mixed_bfloat16"] / row["float32"]
+    text = bfloat16.table(rows, "a test machine", repeats=1)
+    assert "| GRU | 3 |" in text and "ratio = `mixed_bfloat16` time / float32 time" in text
+    with pytest.raises(SystemExit):
+        bfloat16.main(["--cells", "QRNN"])
+    model = bfloat16.training_model("LSTM", 3, "mixed_bfloat16")
+    recurrent = model.layers[0]
+    assert recurrent.compute_dtype == "bfloat16" and recurrent.variable_dtype == "float32"
