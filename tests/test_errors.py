@@ -333,6 +333,7 @@ BAD_ARGUMENTS = {
     "clipvalue": (TypeError, "to be a number", True),
     "output_dir": (ValueError, "to be a non-empty path", " "),
     "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
+    "adaptable": (ValueError, "to name settings of", ("epoch",)),
     "norm_gamma_initializer": (ValueError, "to be a Keras initializer", "onez"),
     "norm_beta_initializer": (ValueError, "to be a Keras initializer", 1),
     "norm_epsilon": (ValueError, "to be a positive float", 0.0),

@@ -86,8 +86,12 @@ class TrainSettings:
         self.verbose = check_choice("verbose", self.verbose, (0, 1, 2))
         self.output_dir = check_path("output_dir", self.output_dir)
         names = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(self.adaptable) - names)
-        if unknown:
+        if isinstance(self.adaptable, str) or not isinstance(self.adaptable, (tuple, list)):
+            raise TypeError(
+                "Expected `adaptable` to be a tuple of setting names. "
+                f"Received: adaptable={self.adaptable!r}"
+            )
+        if set(self.adaptable) - names:
             raise ValueError(
                 f"Expected `adaptable` to name settings of {sorted(names)}. "
                 f"Received: adaptable={self.adaptable!r}"
