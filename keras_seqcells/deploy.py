@@ -11,16 +11,15 @@ the Keras model, compares the answers with the model's.
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
+from keras_seqcells._isolated import run_isolated
+
 FORMATS = ("saved_model", "litert", "onnx")
 QUANTIZATIONS = ("float16", "int8")
 SUFFIXES = {"onnx": ".onnx", "litert": ".tflite"}
-PROCESS_TIMEOUT = 300
 
 # Largest absolute difference allowed between the file's answers and Keras's,
 # relative to max(1, |Keras's answer|). float32 files compute the same
@@ -245,32 +244,16 @@ def run_in_runtime(path, format=None):
         raise ValueError(
             f"Expected an .onnx or a .tflite file. Received: path={str(path)!r} ({format})"
         )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory() as folder:
         arguments = [format, str(pathlib.Path(path).resolve()), folder]
-        try:
-            done = subprocess.run(
-                [sys.executable, "-I", "-c", _RUNNER, *arguments],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=PROCESS_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            raise DeployCheckError(
-                f"Expected the {format} runtime to finish within {PROCESS_TIMEOUT} s. "
-                "Received: a timeout"
-            ) from None
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            raise DeployCheckError(
-                f"Expected {path} to load and run in a fresh process with only the {format} "
-                f"runtime. Received: exit status {done.returncode} "
-                f"({lines[-1] if lines else 'no message'})"
-            )
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        stdout = run_isolated(
+            _RUNNER,
+            arguments,
+            folder,
+            f"loading and running {path} in a fresh process with only the {format} runtime",
+            DeployCheckError,
+        )
+        report = json.loads(stdout.strip().splitlines()[-1])
         with (
             np.load(f"{folder}/inputs.npz", allow_pickle=False) as inputs,
             np.load(f"{folder}/answers.npz", allow_pickle=False) as outs,

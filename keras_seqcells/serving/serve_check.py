@@ -29,8 +29,6 @@ import ast
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -39,6 +37,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.util import deprecation
 
+from keras_seqcells import _isolated
 from keras_seqcells.serving.adapters import adapter_named
 from keras_seqcells.serving.comparison import (
     ServeCheckError,
@@ -319,8 +318,6 @@ def compare_with_keras(task, got, expected):
 
 
 # ------------------------------------------------------- other processes
-#: Seconds a check in another process may take (TensorFlow's import is most of it).
-PROCESS_TIMEOUT = 300
 #: Run first in those processes: any import of keras_seqcells fails there.
 WITHOUT_PACKAGE = "import sys; sys.modules['keras_seqcells'] = None\n"
 
@@ -354,28 +351,7 @@ _FRESH_LOAD = WITHOUT_PACKAGE + (
 
 def run_isolated(script, arguments, folder, what):
     """Runs `script` with `python -I` in `folder`; returns its stdout."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("PYTHONPATH", None)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-c", script, *arguments],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=PROCESS_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise ServeCheckError(
-            f"Expected {what} to finish within {PROCESS_TIMEOUT} s. Received: a timeout"
-        ) from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise ServeCheckError(
-            f"Expected {what} to succeed. Received: exit status {done.returncode} "
-            f"({lines[-1] if lines else 'no message'})"
-        )
-    return done.stdout
+    return _isolated.run_isolated(script, arguments, folder, what, ServeCheckError)
 
 
 def _save_inputs(feed, folder):
