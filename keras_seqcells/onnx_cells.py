@@ -126,10 +126,10 @@ def _one_minus(graph, x):
     return graph.op("Sub", [graph.constant(np.float32(1), "one_f"), x])
 
 
-def _layer_norm_lstm(graph, cell, projected, states):
-    h_prev, c_prev = states
+def _normalised_products(graph, cell, projected, h_prev):
+    """The layer-normalised input and recurrent products of a layer-norm LSTM or GRU."""
     epsilon = cell.norm_epsilon
-    z = _layer_norm(graph, projected, cell.kernel_norm_gamma, cell.kernel_norm_beta, epsilon)
+    inputs = _layer_norm(graph, projected, cell.kernel_norm_gamma, cell.kernel_norm_beta, epsilon)
     recurrent = _layer_norm(
         graph,
         _recurrent_product(graph, cell, h_prev),
@@ -137,6 +137,12 @@ def _layer_norm_lstm(graph, cell, projected, states):
         cell.recurrent_norm_beta,
         epsilon,
     )
+    return inputs, recurrent
+
+
+def _layer_norm_lstm(graph, cell, projected, states):
+    h_prev, c_prev = states
+    z, recurrent = _normalised_products(graph, cell, projected, h_prev)
     z = graph.op("Add", [z, recurrent])
     if cell.use_bias:
         z = graph.op("Add", [z, graph.constant(_numpy(cell.bias), "bias")])
@@ -148,7 +154,7 @@ def _layer_norm_lstm(graph, cell, projected, states):
     c = graph.op(
         "Add", [graph.op("Mul", [f, c_prev]), graph.op("Mul", [i, c_tilde])], "c_unnormalised"
     )
-    c = _layer_norm(graph, c, cell.state_norm_gamma, cell.state_norm_beta, epsilon)
+    c = _layer_norm(graph, c, cell.state_norm_gamma, cell.state_norm_beta, cell.norm_epsilon)
     h = graph.op("Mul", [o, _activate(graph, cell.activation, c)], "h")
     return [h, c]
 
@@ -164,16 +170,8 @@ def _layer_norm_simple_rnn(graph, cell, projected, states):
 
 def _layer_norm_gru(graph, cell, projected, states):
     (h_prev,) = states
-    epsilon = cell.norm_epsilon
     units = cell.units
-    u = _layer_norm(graph, projected, cell.kernel_norm_gamma, cell.kernel_norm_beta, epsilon)
-    v = _layer_norm(
-        graph,
-        _recurrent_product(graph, cell, h_prev),
-        cell.recurrent_norm_gamma,
-        cell.recurrent_norm_beta,
-        epsilon,
-    )
+    u, v = _normalised_products(graph, cell, projected, h_prev)
     u_z, u_r, u_h = (_block(graph, u, k, units) for k in range(3))
     v_z, v_r, v_h = (_block(graph, v, k, units) for k in range(3))
     b_z, b_r, b_h = _bias_blocks(graph, cell, 3)
