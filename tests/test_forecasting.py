@@ -20,6 +20,21 @@ def write_csv(path, header, rows):
     return path
 
 
+def weather_csv(tmp_path):
+    """A daily CSV: a weekly-seasonal `temp`, a numeric `wind` and a categorical `weather`."""
+    kinds = ["rain", "sun", "fog"]
+    rows = [
+        (
+            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
+            v,
+            round(v / 2, 3),
+            kinds[i % 3],
+        )
+        for i, v in enumerate(seasonal_values(100, 7))
+    ]
+    return write_csv(tmp_path / "weather.csv", ["date", "temp", "wind", "weather"], rows)
+
+
 def monthly_rows(count, start_year=2000):
     rows = []
     for month in range(count):
@@ -563,17 +578,7 @@ def test_multivariate_forecaster_exports_and_answers_after_loading(
 
     import keras_seqcells
 
-    kinds = ["rain", "sun", "fog"]
-    rows = [
-        (
-            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
-            v,
-            round(v / 2, 3),
-            kinds[i % 3],
-        )
-        for i, v in enumerate(seasonal_values(100, 7))
-    ]
-    path = write_csv(tmp_path / "weather.csv", ["date", "temp", "wind", "weather"], rows)
+    path = weather_csv(tmp_path)
     task = Forecasting(target="temp", features="wind,weather", reference=reference, **TINY_TASK)
     data = task.load_data(str(path))
     keras.utils.set_random_seed(0)

@@ -61,19 +61,9 @@ def test_many_to_many_forecasting_model(format, tmp_path):
 @pytest.mark.parametrize("format", ["onnx", "litert"])
 def test_forecasting_model_with_feature_columns(format, tmp_path):
     pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert")
-    from tests.test_forecasting import seasonal_values, write_csv
+    from tests.test_forecasting import weather_csv
 
-    kinds = ["rain", "sun", "fog"]
-    rows = [
-        (
-            str(np.datetime64("2020-01-01") + np.timedelta64(i, "D")),
-            v,
-            round(v / 2, 3),
-            kinds[i % 3],
-        )
-        for i, v in enumerate(seasonal_values(100, 7))
-    ]
-    path = write_csv(tmp_path / "weather.csv", ["date", "temp", "wind", "weather"], rows)
+    path = weather_csv(tmp_path)
     task = Forecasting(
         target="temp", features="wind,weather", window=8, horizon=3, min_epoch_windows=1
     )
