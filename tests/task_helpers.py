@@ -1,6 +1,20 @@
 """What the task tests share."""
 
+import keras
+
 from keras_seqcells.tasks import TrainSettings
+
+
+class Interrupt(Exception):
+    """Stands for a training process killed part-way."""
+
+
+class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    """Interrupts training at the end of its first epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise Interrupt
 
 
 def tiny_settings(tmp_path, **overrides):

@@ -19,7 +19,7 @@ from keras_seqcells.tasks.tagging import (
     read_columns,
     read_conllu,
 )
-from tests.task_helpers import tiny_settings
+from tests.task_helpers import Interrupt, InterruptAfterFirstEpoch, tiny_settings
 
 TINY_TASK = {"max_length": 8, "embedding_dim": 8, "feature_bins": 50, "feature_dim": 4}
 
@@ -499,14 +499,6 @@ def test_early_stopping_watches_the_entity_f1_for_entity_tags(tmp_path):
 
 
 def test_entity_f1_stopping_resumes_from_backup(tmp_path):
-    class Interrupt(Exception):
-        pass
-
-    class InterruptAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                raise Interrupt
-
     path = _entity_file(tmp_path)
     task = Tagging(**TINY_TASK)
     settings = tiny_settings(tmp_path / "run", batch_size=8, epochs=3, patience=5)

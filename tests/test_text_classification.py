@@ -25,7 +25,7 @@ from keras_seqcells.tasks.text_classification import (
     sequence_length_of,
     token_counts,
 )
-from tests.task_helpers import tiny_settings
+from tests.task_helpers import Interrupt, InterruptAfterFirstEpoch, tiny_settings
 
 TINY_TASK = {"max_tokens": 300, "sequence_length": 12, "embedding_dim": 8}
 TINY_TASK_AUTO = {"max_tokens": 300, "embedding_dim": 8}
@@ -71,14 +71,6 @@ def test_tiny_model_trains_evaluates_and_saves(cell, tmp_path):
 
 
 def test_interrupted_training_resumes_from_backup(tmp_path):
-    class Interrupt(Exception):
-        pass
-
-    class InterruptAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                raise Interrupt
-
     task = TextClassification(**TINY_TASK)
     settings = tiny_settings(tmp_path, epochs=3, patience=5)
     with pytest.raises(Interrupt):
