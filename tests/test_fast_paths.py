@@ -316,3 +316,31 @@ def test_traced_with_unknown_sizes_matches_eager(case, unknown):
     traced = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec(shape, tf.float32)])
     for got, want in zip(traced(x), eager, strict=True):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not TENSORFLOW, reason="the XLA loop runs on TensorFlow")
+@pytest.mark.parametrize(
+    ("cell_class", "batch", "units", "compiled"),
+    [
+        (ks.LSTMCell, 256, 512, True),
+        (ks.LSTMCell, None, 1024, True),
+        (ks.GRUCell, 256, 1024, True),
+        (ks.LSTMCell, 256, 1024, False),
+        (ks.LSTMCell, None, 2048, False),
+    ],
+)
+def test_xla_loop_covers_the_measured_sizes(cell_class, batch, units, compiled):
+    """Inference uses the XLA loop up to the largest sizes measured faster with it."""
+    import tensorflow as tf
+
+    cell = cell_class(units)
+    cell.build((None, 32))
+    decisions = []
+
+    @tf.function(input_signature=[tf.TensorSpec((batch, 100, 32))])
+    def trace(sequences):
+        decisions.append(ks_loops.use_xla_loop(sequences, cell))
+        return sequences
+
+    trace.get_concrete_function()
+    assert decisions == [compiled]

@@ -184,10 +184,9 @@ class SeqCellRNN(keras.layers.RNN):
         not XLA-compiled inside `portable_graphs()` (which keeps traced graphs
         free of compiler-specific functions), in eager execution, in
         training (where TensorFlow's own kernels are faster on CPU), for a
-        number of steps unknown when tracing, for
-        large steps (more than `_XLA_MAX_STEP_FLOPS` in a step's matrix
-        products, where they are faster too), or after
-        `keras_seqcells.layers.set_xla_loop(False)`.
+        number of steps unknown when tracing, for steps larger than any
+        measured against TensorFlow's kernels (`_XLA_MAX_STEP_FLOPS`), or
+        after `keras_seqcells.layers.set_xla_loop(False)`.
 
         On a GPU, an LSTM, or a GRU with `reset_after=True`, runs Keras's
         cuDNN kernel instead wherever its equations are the cell's (see
