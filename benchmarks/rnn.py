@@ -371,6 +371,27 @@ def tensorflow_matmul_peak(size=2048, repeats=5):
     return 2.0 * size**3 / fastest / 1e9
 
 
+def tensorflow_call_floor(timesteps, calls=200):
+    """Milliseconds of one call of a `tf.function` that only doubles a (1, T, D) input.
+
+    The fixed cost of calling a TensorFlow graph from Python, which every
+    TensorFlow inference row pays once per call: the floor of the B=1 rows.
+    The median of `calls` calls after a warm-up.
+    """
+    import tensorflow as tf
+
+    x = _inputs(1, timesteps)[0]
+    function = tf.function(lambda x: x * 2.0)
+    for _ in range(20):
+        function(x).numpy()
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function(x).numpy()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds) * 1e3
+
+
 class PeerProcess:
     """A peer library's timing process, asked one JSON line at a time.
 
@@ -510,6 +531,7 @@ def measure_peers(
                     print(_peer_line(row, ["keras", *peers]), flush=True)
     # A load spike during one measure of the peak would lower it: the best of both.
     peak = max(peak, tensorflow_matmul_peak(peak_size))
+    call_floor_ms = tensorflow_call_floor(timesteps)
     for row in rows:
         if "step_gflop" in row:
             for key in ("ours", "keras", *peers):
@@ -518,6 +540,7 @@ def measure_peers(
     run = {
         "peak_gflops": peak,
         "peak_size": peak_size,
+        "call_floor_ms": call_floor_ms,
         "threads": threads,
         "peer_threads": peer_threads,
         "load": (load_before, os.getloadavg()[0]),
@@ -644,7 +667,10 @@ def peers_markdown(rows, run, description, note=""):
         f"{threads} (the {run['threads']} threads TensorFlow uses) in a process of its own, "
         "eager; each round times ours, then Keras's layer, then the peer's, one process "
         "computing at a time; medians of the rounds after warm-up. "
-        "ratio = ours / the faster peer (below 1: ours is faster).",
+        "ratio = ours / the faster peer (below 1: ours is faster). "
+        f"A call of an empty `tf.function` on the B=1 input takes {run['call_floor_ms']:.2f} ms "
+        "here: the fixed cost of calling a TensorFlow graph, part of every TensorFlow "
+        "inference time.",
         "",
         "| cell | measure | sizes | ours ms | "
         + " | ".join(f"{PEER_LABELS[peer]} ms" for peer in peers)

@@ -67,11 +67,13 @@ def test_peer_table_compares_ours_with_the_faster_peer():
     )
     assert run["peer_threads"] == {"torch": rnn.tensorflow_threads()}
     assert run["peak_gflops"] > 0
+    assert run["call_floor_ms"] > 0
     assert [row["measure"] for row in rows] == ["train", "infer B=1", "infer B=2"]
     table = rnn.peers_markdown(rows, run, "a test machine", note=", a note")
     lines = table.splitlines()
     assert lines[0].startswith("Measured on a test machine; PyTorch ")
     assert ", a note. PyTorch with `set_num_threads(" in lines[0]
+    assert f"empty `tf.function` on the B=1 input takes {run['call_floor_ms']:.2f} ms" in lines[0]
     header = "| cell | measure | sizes | ours ms | Keras ms | PyTorch ms | ours / faster peer |"
     assert header in lines
     for row in rows:
