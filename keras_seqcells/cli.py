@@ -29,7 +29,14 @@ import zipfile
 import keras
 
 from keras_seqcells._checks import check_int_at_least, check_optional_positive_number
-from keras_seqcells.tasks import CELL_LAYERS, TASKS, NextWord, TrainSettings, get_task
+from keras_seqcells.tasks import (
+    CELL_LAYERS,
+    DTYPE_POLICIES,
+    TASKS,
+    NextWord,
+    TrainSettings,
+    get_task,
+)
 from keras_seqcells.tasks.next_word import generate
 
 DEFAULT_RUNS = pathlib.Path("runs")
@@ -84,6 +91,13 @@ def _build_parser():
     train.add_argument("--limit", type=int, help="use only the first N examples per split")
     train.add_argument("--output-dir", help="default: runs/<task>")
     train.add_argument("--quiet", action="store_true", help="a line per epoch, no progress bar")
+    train.add_argument(
+        "--dtype-policy",
+        choices=DTYPE_POLICIES,
+        help="Keras dtype policy to train under: mixed_bfloat16 or mixed_float16 compute in "
+        "half precision with float32 weights and outputs (default: float32, or the policy "
+        "of the run being resumed)",
+    )
     train.add_argument(
         "--distribute",
         action="store_true",
@@ -380,6 +394,7 @@ def _train(args):
         patience=args.patience,
         output_dir=args.output_dir or str(DEFAULT_RUNS / args.task),
         verbose=2 if args.quiet else 1,
+        dtype_policy=args.dtype_policy,
     )
     if args.no_clip:
         settings = dataclasses.replace(settings, clipnorm=None)

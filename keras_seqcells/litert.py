@@ -172,6 +172,7 @@ def export_litert(
         raise ValueError(
             f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
         )
+    _check_float32_layers(model)
     numeric, sidecar = text_export.numeric_model(model)
     if streaming:
         concrete = _step_function(numeric, int(batch_size), sidecar)
@@ -190,6 +191,21 @@ def export_litert(
         # The preprocessing left by an overwritten text model no longer belongs here.
         text_export.write_sidecar(path, None, {}, None)
     return path
+
+
+def _check_float32_layers(model):
+    """Refuses a model with layers that compute in half precision (a mixed precision policy)."""
+    for layer in model._flatten_layers(include_self=False):
+        compute_dtype = getattr(layer, "compute_dtype", "float32")
+        if compute_dtype in ("bfloat16", "float16") and layer.weights:
+            raise ValueError(
+                "Expected a model whose layers compute in float32 to export as LiteRT "
+                "(TensorFlow Lite's built-in operations have no bfloat16 kernels and few "
+                "float16 ones; `quantize='float16'` stores float16 weights of a float32 "
+                f"model). Received: layer {layer.name!r} with dtype policy "
+                f"{layer.dtype_policy.name!r}. Rebuild the model under the float32 policy and "
+                "copy its weights (they are float32) into it, or export a SavedModel."
+            )
 
 
 # ------------------------------------------------------------------ the file

@@ -1,6 +1,15 @@
 """Comparisons of a served answer with the answer it should be, as serve_check reports them."""
 
+import contextlib
+
 import numpy as np
+
+#: `compare`'s tolerances (`rtol`, `atol`) by the precision the export computes in.
+#: A model trained under a mixed precision policy computes in bfloat16 or
+#: float16, whose 8 or 11 significant bits round differently when a server's
+#: kernels order the sums otherwise than Keras's.
+TOLERANCES = {"float32": (1e-5, 1e-6), "half precision": (1e-2, 1e-3)}
+_precision = ["float32"]
 
 
 class ServeCheckError(Exception):
@@ -13,8 +22,25 @@ def decoded(array):
     return np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else v, otypes=[object])(array)
 
 
-def compare(what, got, expected, rtol=1e-5, atol=1e-6):
-    """Raises ServeCheckError unless `got` is `expected` (numbers within float32 rounding)."""
+@contextlib.contextmanager
+def precision(name):
+    """Inside the block, `compare` allows the rounding of `name` (a key of `TOLERANCES`)."""
+    if name not in TOLERANCES:
+        raise ValueError(f"Expected `name` among {list(TOLERANCES)}. Received: name={name!r}")
+    _precision.append(name)
+    try:
+        yield
+    finally:
+        _precision.pop()
+
+
+def compare(what, got, expected, rtol=None, atol=None):
+    """Raises ServeCheckError unless `got` is `expected` (numbers within the rounding of
+    the current `precision`: float32's unless set)."""
+    rounding = _precision[-1]
+    default_rtol, default_atol = TOLERANCES[rounding]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
     got, expected = np.asarray(got), np.asarray(expected)
     if got.shape != expected.shape:
         raise ServeCheckError(
@@ -29,7 +55,7 @@ def compare(what, got, expected, rtol=1e-5, atol=1e-6):
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         worst = float(np.max(np.abs(got.astype("float64") - expected.astype("float64"))))
         raise ServeCheckError(
-            f"Expected {what} equal within float32 rounding. Largest difference: {worst:g}"
+            f"Expected {what} equal within {rounding} rounding. Largest difference: {worst:g}"
         )
 
 

@@ -34,16 +34,19 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.util import deprecation
 
 from keras_seqcells import _isolated
 from keras_seqcells.serving.adapters import adapter_named
 from keras_seqcells.serving.comparison import (
+    TOLERANCES,
     ServeCheckError,
     compare,
     compare_outputs,
     decoded,
+    precision,
 )
 from keras_seqcells.serving.saved_model import newest_version, read_examples
 
@@ -459,6 +462,19 @@ def check_step(loaded, step_example):
         compare(f"step-by-step output {name!r}", got, whole[name])
 
 
+def computes_in_half_precision(meta_graph):
+    """Whether a loaded SavedModel's graph (or a function of it) has bfloat16 or float16
+    tensors: the export of a model trained under a mixed precision policy."""
+    half = {types_pb2.DT_BFLOAT16, types_pb2.DT_HALF}
+    graph = meta_graph.graph_def
+    nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
+    return any(
+        value.type in half or any(item in half for item in value.list.type)
+        for node in nodes
+        for value in node.attr.values()
+    )
+
+
 def serve_check(path, model=None, version=None, model_name=None, grpc=True, fresh_process=True):
     """Runs the checks of the module docstring on an export.
 
@@ -509,46 +525,61 @@ def serve_check(path, model=None, version=None, model_name=None, grpc=True, fres
         f"C++ session; not TF Serving's LoadSavedModel) (task: {task})"
     ]
     with CppLoaded(version_dir) as loaded:
-        report.append(f"signatures: {', '.join(sorted(loaded.signatures))}")
-        answers = {}
-        for name, feed in examples["signatures"].items():
-            answers[name] = loaded.run(name, feed)
-            report.append(f"{name}: example request answered ({', '.join(sorted(answers[name]))})")
-        default = examples["signatures"].get("serving_default")
-        if default is not None:
-            signature = loaded.signature("serving_default")
-            for body in rest_bodies(default):
-                kind = next(iter(body))
-                got = loaded.run("serving_default", parse_rest(body, signature))
-                compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
+        rounding = "half precision" if computes_in_half_precision(loaded.meta_graph) else "float32"
+        if rounding != "float32":
+            report.append(
+                "half-precision graph (a model trained under a mixed precision policy): "
+                f"answers compared within its rounding (rtol, atol {TOLERANCES[rounding]})"
+            )
+        with precision(rounding):
+            report.append(f"signatures: {', '.join(sorted(loaded.signatures))}")
+            answers = {}
+            for name, feed in examples["signatures"].items():
+                answers[name] = loaded.run(name, feed)
                 report.append(
-                    f"REST body {{{kind!r}: ...}}: parsed as TF Serving reads it (no server), "
-                    "fits the signature, same answers"
+                    f"{name}: example request answered ({', '.join(sorted(answers[name]))})"
                 )
-            if grpc:
-                request = predict_request(model_name, "serving_default", default, signature)
-                request = type(request).FromString(request.SerializeToString())
-                got = loaded.run("serving_default", parse_request(request, signature))
-                compare_outputs("gRPC", got, answers["serving_default"])
-                report.append(
-                    "gRPC PredictRequest: protobuf round trip (no server), fits the signature, "
-                    "same answers"
-                )
-            if "serving_xla" in answers:
-                compare_outputs("serving_xla", answers["serving_xla"], answers["serving_default"])
-                report.append("serving_xla: same answers as serving_default")
-            if examples.get("step") and "step" in loaded.signatures:
-                check_step(loaded, examples["step"])
-                report.append("step: a sequence fed step by step gives the serving_default answer")
-            if model is not None:
-                expected = keras_answers(model, task, default)
-                compare_with_keras(task, answers["serving_default"], expected)
-                report.append("serving_default: the Keras model's answers")
-    if default is not None and fresh_process:
-        check_saved_model_cli(version_dir, default, answers["serving_default"])
-        report.append("saved_model_cli run (python -I, no keras_seqcells): same answers")
-        check_fresh_load(version_dir, default, answers["serving_default"])
-        report.append(
-            "tf.saved_model.load in a fresh python -I process without keras_seqcells: same answers"
-        )
+            default = examples["signatures"].get("serving_default")
+            if default is not None:
+                signature = loaded.signature("serving_default")
+                for body in rest_bodies(default):
+                    kind = next(iter(body))
+                    got = loaded.run("serving_default", parse_rest(body, signature))
+                    compare_outputs(f"REST {kind!r}", got, answers["serving_default"])
+                    report.append(
+                        f"REST body {{{kind!r}: ...}}: parsed as TF Serving reads it (no server), "
+                        "fits the signature, same answers"
+                    )
+                if grpc:
+                    request = predict_request(model_name, "serving_default", default, signature)
+                    request = type(request).FromString(request.SerializeToString())
+                    got = loaded.run("serving_default", parse_request(request, signature))
+                    compare_outputs("gRPC", got, answers["serving_default"])
+                    report.append(
+                        "gRPC PredictRequest: protobuf round trip (no server), fits the signature, "
+                        "same answers"
+                    )
+                if "serving_xla" in answers:
+                    compare_outputs(
+                        "serving_xla", answers["serving_xla"], answers["serving_default"]
+                    )
+                    report.append("serving_xla: same answers as serving_default")
+                if examples.get("step") and "step" in loaded.signatures:
+                    check_step(loaded, examples["step"])
+                    report.append(
+                        "step: a sequence fed step by step gives the serving_default answer"
+                    )
+                if model is not None:
+                    expected = keras_answers(model, task, default)
+                    compare_with_keras(task, answers["serving_default"], expected)
+                    report.append("serving_default: the Keras model's answers")
+    with precision(rounding):
+        if default is not None and fresh_process:
+            check_saved_model_cli(version_dir, default, answers["serving_default"])
+            report.append("saved_model_cli run (python -I, no keras_seqcells): same answers")
+            check_fresh_load(version_dir, default, answers["serving_default"])
+            report.append(
+                "tf.saved_model.load in a fresh python -I process without keras_seqcells: "
+                "same answers"
+            )
     return report

@@ -6,7 +6,7 @@ from keras_seqcells.layers import CELL_LAYERS
 
 # Registers each task's export adapter.
 from keras_seqcells.tasks import adapters  # noqa: F401
-from keras_seqcells.tasks.base import Task, TrainResult, TrainSettings
+from keras_seqcells.tasks.base import DTYPE_POLICIES, Task, TrainResult, TrainSettings
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.forecasting import Forecasting
 from keras_seqcells.tasks.next_word import NextWord
@@ -37,6 +37,7 @@ def get_task(name, **options):
 
 __all__ = [
     "CELL_LAYERS",
+    "DTYPE_POLICIES",
     "TASKS",
     "DataError",
     "Forecasting",

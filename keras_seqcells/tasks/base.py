@@ -25,9 +25,41 @@ from keras_seqcells._checks import (
     check_positive_number,
 )
 from keras_seqcells.layers import layer_for_cell
-from keras_seqcells.tasks.checkpoints import ResumableTraining
+from keras_seqcells.tasks.checkpoints import CheckpointError, ResumableTraining
 from keras_seqcells.tasks.data import DataError
 from keras_seqcells.tasks.files import plot_learning_curve, save_atomically, write_json_atomically
+
+#: The Keras dtype policies a task's model can be trained under.
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy):
+    """Sets Keras's global dtype policy to `policy` inside the block, then restores it.
+
+    The previous policy comes back however the block ends (an error included),
+    so that layers built after it are not built under `policy` by accident.
+
+    Args:
+        policy: A name of `DTYPE_POLICIES`, or None to leave the policy as it is.
+
+    Example:
+
+    >>> with dtype_policy_scope("mixed_bfloat16"):
+    ...     keras.layers.Dense(2).compute_dtype
+    'bfloat16'
+    >>> keras.config.dtype_policy().name
+    'float32'
+    """
+    if policy is not None:
+        check_choice("dtype_policy", policy, DTYPE_POLICIES)
+    previous = keras.config.dtype_policy()
+    try:
+        if policy is not None:
+            keras.config.set_dtype_policy(policy)
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def recurrent_layer(cell, units, **kwargs):
@@ -54,6 +86,12 @@ class TrainSettings:
         output_dir: Where the model, logs, learning curve and metrics go.
         patience: Epochs without validation improvement before stopping.
         verbose: Keras's verbosity (1: progress bar, 2: a line per epoch).
+        dtype_policy: The Keras dtype policy the model is built and trained
+            under: `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`
+            (half-precision products, float32 weights and recurrent states;
+            see Keras's mixed precision guide). The model's outputs stay
+            float32 under every policy. None (the default) takes Keras's
+            global policy, or the policy of the run being resumed.
         adaptable: Names of the settings a task may adapt to the data (such
             as the batch size of a small training split). `Task.settings`
             lists the ones that were not given by hand; settings built
@@ -71,6 +109,7 @@ class TrainSettings:
     output_dir: str = "runs/model"
     patience: int = 2
     verbose: int = 1
+    dtype_policy: str | None = None
     adaptable: tuple = ()
 
     def __post_init__(self):
@@ -84,6 +123,8 @@ class TrainSettings:
             raise TypeError("Expected `seed` to be an integer. Received: seed=None")
         check_optional_int("seed", self.seed)
         self.verbose = check_choice("verbose", self.verbose, (0, 1, 2))
+        if self.dtype_policy is not None:
+            self.dtype_policy = check_choice("dtype_policy", self.dtype_policy, DTYPE_POLICIES)
         self.output_dir = check_path("output_dir", self.output_dir)
         names = {field.name for field in dataclasses.fields(self)}
         if isinstance(self.adaptable, str) or not isinstance(self.adaptable, (tuple, list)):
@@ -226,16 +267,25 @@ class Task:
         data = self.load_data(source, seed=settings.seed, limit=limit)
         settings = self.adapted_settings(settings, data)
         stopping_options = self.early_stopping_options(data)
+        output_dir = pathlib.Path(settings.output_dir)
+        early_stopping = keras.callbacks.EarlyStopping(
+            patience=settings.patience, restore_best_weights=True, **stopping_options
+        )
+        settings = resumed_dtype_policy(settings, output_dir / "backup")
+        backup = ResumableTraining(
+            output_dir / "backup", early_stopping, dtype_policy=settings.dtype_policy
+        )
+        with dtype_policy_scope(settings.dtype_policy):
+            return self._train(settings, data, backup, callbacks, strategy)
+
+    def _train(self, settings, data, backup, callbacks, strategy):
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model = self.build_model(data, settings)
             self.compile(model, settings)
         output_dir = pathlib.Path(settings.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         train_ds, validation_ds = self.datasets(data, settings.batch_size)
-        early_stopping = keras.callbacks.EarlyStopping(
-            patience=settings.patience, restore_best_weights=True, **stopping_options
-        )
-        backup = ResumableTraining(output_dir / "backup", early_stopping)
+        early_stopping = backup.early_stopping
         # One iterator over the repeated training data for the whole run, so
         # that each epoch's shuffled order depends only on the seed and the
         # epoch: a resumed run skips the finished epochs' batches and sees
@@ -282,6 +332,31 @@ class Task:
         }
         write_json_atomically(summary, output_dir / "metrics.json")
         return TrainResult(model, metrics, baselines, history.history, seconds, model_path)
+
+
+def resumed_dtype_policy(settings, backup_dir):
+    """`settings` with the dtype policy to train under, as a policy name.
+
+    A run resumed from a backup keeps the policy it was started with when
+    `settings.dtype_policy` is None; given by hand, a policy other than the
+    backup's is refused, since the backup's optimizer state and progress
+    belong to a run under the other policy.
+
+    Raises:
+        CheckpointError: when the backup was written under another policy
+            than the one given.
+    """
+    saved = ResumableTraining(backup_dir).saved_dtype_policy()
+    policy = settings.dtype_policy
+    if policy is None:
+        policy = saved or keras.config.dtype_policy().name
+    elif saved is not None and saved != policy:
+        raise CheckpointError(
+            f"Expected `dtype_policy` to be the policy of the training backup in {backup_dir} "
+            f"({saved!r}) to resume it. Received: dtype_policy={policy!r}. Delete "
+            f"{backup_dir} to train from the start under {policy!r}."
+        )
+    return dataclasses.replace(settings, dtype_policy=policy)
 
 
 def batches_per_epoch(dataset):

@@ -57,15 +57,18 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         backup_dir: The backup folder.
         early_stopping: The run's `keras.callbacks.EarlyStopping`, if any;
             it must come before this callback in the callback list.
+        dtype_policy: The name of the dtype policy the run trains under,
+            recorded in `state.json` so that a resumed run keeps it.
     """
 
     FORMAT = 1
 
-    def __init__(self, backup_dir, early_stopping=None):
+    def __init__(self, backup_dir, early_stopping=None, dtype_policy=None):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
         self.folder = pathlib.Path(backup_dir)
         self.state_path = self.folder / "state.json"
         self.early_stopping = early_stopping
+        self.dtype_policy = dtype_policy
         self._saved_history = {}  # of the epochs before a resume
         self._history = {}  # of all epochs, as saved
 
@@ -101,6 +104,15 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         """Epochs finished by the backed-up run (0 without a backup)."""
         state = self.read_state()
         return 0 if state is None else state["epoch"]
+
+    def saved_dtype_policy(self):
+        """The dtype policy of the backed-up run, or None (no backup, none
+        finished epoch yet, or a backup that does not record one)."""
+        state = self.read_state()
+        if state is None or state["epoch"] == 0:
+            return None
+        policy = state.get("dtype_policy")
+        return None if policy is None else str(policy)
 
     def full_history(self, history):
         """The history of the backed-up epochs followed by `history`."""
@@ -170,6 +182,7 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
             "format": self.FORMAT,
             "epoch": epoch,
             "history": self._history,
+            "dtype_policy": self.dtype_policy,
             "random_states": [
                 keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)
             ],

@@ -69,7 +69,7 @@ import tensorflow as tf
 
 from keras_seqcells._checks import check_int_at_least, check_optional_positive_int, check_rate
 from keras_seqcells.serving.adapters import TaskModel
-from keras_seqcells.tasks.base import Task, recurrent_layer
+from keras_seqcells.tasks.base import Task, dtype_policy_scope, recurrent_layer
 from keras_seqcells.tasks.data import DataError, shipped_path
 from keras_seqcells.tasks.files import save_figure, write_json_atomically
 
@@ -1036,9 +1036,25 @@ class Forecasting(Task):
             `"many_to_many"` mode `"forecast"` and `"steps"`, the
             `(batch, steps, horizon)` forecasts after every step. `train`
             saves the forecast alone.
+
+            Under a mixed precision policy only the recurrent layer computes
+            in half precision: the normalisation, the baseline forecast and
+            the correction added to it stay float32, since bfloat16 (8
+            significant bits) would round the series' own values.
         """
-        if self.mode == "many_to_many":
-            return self._many_to_many_model(data, settings)
+        encoder_policy = keras.config.dtype_policy().name
+        with dtype_policy_scope("float32"):
+            build = (
+                self._many_to_many_outputs
+                if self.mode == "many_to_many"
+                else self._many_to_one_outputs
+            )
+            inputs, outputs = build(data, settings, encoder_policy)
+        # Built under the policy itself, the model compiles as Keras does for
+        # it (a mixed_float16 model's optimizer scales its loss).
+        return TaskModel(inputs, outputs, name=f"forecaster_{settings.cell}", task_name=self.name)
+
+    def _many_to_one_outputs(self, data, settings, encoder_policy):
         window, horizon, season = data.window, data.horizon, data.season
         n_targets, n_columns = data.n_targets, len(data.series.columns)
         reference = self.model_reference(data)
@@ -1084,7 +1100,12 @@ class Forecasting(Task):
             else:
                 sequence = relative
         encoder = recurrent_layer(
-            settings.cell, settings.units, dropout=self.dropout, seed=settings.seed, name="encoder"
+            settings.cell,
+            settings.units,
+            dropout=self.dropout,
+            seed=settings.seed,
+            dtype=encoder_policy,
+            name="encoder",
         )(sequence)
         change = layers.Dense(
             horizon * n_targets, kernel_initializer="zeros", bias_initializer="zeros", name="change"
@@ -1108,14 +1129,9 @@ class Forecasting(Task):
         units = layers.Rescaling(*_scaling(target_std, target_mean), name="unscale")(scaled)
         shape = (horizon,) if n_targets == 1 else (horizon, n_targets)
         forecast_output = layers.Reshape(shape, name="forecast")(units)
-        return TaskModel(
-            inputs,
-            {"forecast": forecast_output, "scaled": scaled},
-            name=f"forecaster_{settings.cell}",
-            task_name=self.name,
-        )
+        return inputs, {"forecast": forecast_output, "scaled": scaled}
 
-    def _many_to_many_model(self, data, settings):
+    def _many_to_many_outputs(self, data, settings, encoder_policy):
         if len(data.series.columns) != 1:
             raise ValueError(
                 "Expected one target and no features for mode='many_to_many'. Received: "
@@ -1138,6 +1154,7 @@ class Forecasting(Task):
             dropout=self.dropout,
             return_sequences=True,
             seed=settings.seed,
+            dtype=encoder_policy,
             name="encoder",
         )(sequence)
         # Steps whose reference lies inside the window: all of them, or
@@ -1162,12 +1179,7 @@ class Forecasting(Task):
         steps = layers.Rescaling(std, mean, name="steps")(change)
         last = layers.Cropping1D((window - skipped - 1, 0), name="last_step")(steps)
         forecast_output = layers.Flatten(name="forecast")(last)
-        return TaskModel(
-            inputs,
-            {"forecast": forecast_output, "steps": steps},
-            name=f"forecaster_{settings.cell}",
-            task_name=self.name,
-        )
+        return inputs, {"forecast": forecast_output, "steps": steps}
 
     def compile(self, model, settings):
         if "scaled" in model.output:

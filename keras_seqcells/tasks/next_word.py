@@ -415,7 +415,9 @@ class NextWord(Task):
                 name=f"recurrent_{i}" if self.layers > 1 else "recurrent",
             )(x)
             x = keras.layers.Dropout(self.dropout, seed=settings.seed + 100 + i)(x)
-        logits = keras.layers.Dense(data.vocabulary_size, name="logits")(x)
+        # float32 under every dtype policy: the softmax of the loss and of
+        # generation reads float32 logits.
+        logits = keras.layers.Dense(data.vocabulary_size, name="logits", dtype="float32")(x)
         return TaskModel(ids, logits, name=f"next_word_{settings.cell}", task_name=self.name)
 
     def train(self, settings, source=None, limit=None, callbacks=(), strategy=None):

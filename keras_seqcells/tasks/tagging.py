@@ -1166,7 +1166,8 @@ class Tagging(Task):
             name="encoder",
         )(x)
         x = keras.layers.Dropout(self.dropout, seed=settings.seed)(x)
-        probabilities = TagProbabilities(data.tag_names, name="tags")(x)
+        # float32 under every dtype policy: probabilities, loss and exports stay float32.
+        probabilities = TagProbabilities(data.tag_names, name="tags", dtype="float32")(x)
         return TaskModel(
             sentences, probabilities, name=f"tagger_{settings.cell}", task_name=self.name
         )

@@ -807,7 +807,8 @@ class TextClassification(Task):
         if chunk_length is not None:
             x = ChunkPooling(chunk_length, name="chunk_pooling")(x, tokens)
         x = keras.layers.Dropout(self.dropout)(x)
-        probability = ClassProbabilities(data.classes, name="probability")(x)
+        # float32 under every dtype policy: probabilities, loss and exports stay float32.
+        probability = ClassProbabilities(data.classes, name="probability", dtype="float32")(x)
         return TaskModel(
             texts, probability, name=f"text_classifier_{settings.cell}", task_name=self.name
         )
