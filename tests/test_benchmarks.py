@@ -1,11 +1,13 @@
 """The benchmark scripts: the speed benchmark end to end, the task table's rows."""
 
 import csv
+import json
 import re
 
 import pytest
 
-from benchmarks import bfloat16, keras_own_tests, min_rnn, rnn, task_results
+from benchmarks import bfloat16, bfloat16_tasks, keras_own_tests, min_rnn, rnn, task_results
+from keras_seqcells.tasks import Forecasting
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -288,3 +290,67 @@ def test_bfloat16_benchmark_times_both_policies_of_each_cell():
     model = bfloat16.training_model("LSTM", 3, "mixed_bfloat16")
     recurrent = model.layers[0]
     assert recurrent.compute_dtype == "bfloat16" and recurrent.variable_dtype == "float32"
+
+
+def _policy_runs(metrics, seconds):
+    return [
+        {"seed": seed, "metric": metric, "seconds": seconds, "epochs": 2, "load": 1.0}
+        for seed, metric in enumerate(metrics)
+    ]
+
+
+def test_bfloat16_tasks_compare_the_difference_of_means_with_the_float32_range():
+    results = {
+        "text-classification": {
+            "metric": "accuracy",
+            "description": "rt-polarity",
+            "settings": {"units": 256, "epochs": 2},
+            "runs": {
+                "float32": _policy_runs([0.70, 0.74, 0.72], 10.0),
+                "mixed_bfloat16": _policy_runs([0.71, 0.73, 0.75], 5.0),
+            },
+        },
+        "forecasting": {
+            "metric": "mae",
+            "description": "temperatures",
+            "settings": {"units": 512, "epochs": 2},
+            "runs": {
+                "float32": _policy_runs([2.00, 2.01, 2.02], 8.0),
+                "mixed_bfloat16": _policy_runs([2.30, 2.31, 2.32], 10.0),
+            },
+        },
+    }
+    text = bfloat16_tasks.comparison(results["text-classification"])
+    assert text["difference"] == pytest.approx(0.01)
+    assert text["ranges"]["float32"] == pytest.approx(0.04)
+    assert text["within_noise"] and text["speedup"] == pytest.approx(2.0)
+    forecast = bfloat16_tasks.comparison(results["forecasting"])
+    assert not forecast["within_noise"] and forecast["speedup"] == pytest.approx(0.8)
+    table = bfloat16_tasks.table(results, "a test machine", [0, 1, 2])
+    assert "| text-classification | +0.0100 | 0.0400 | yes | 2.00x |" in table
+    assert "| forecasting | +0.3000 | 0.0200 | no | 0.80x |" in table
+    assert bfloat16_tasks.conclusion(results).startswith(
+        "Held-out task metrics under `mixed_bfloat16` equal float32's within seed noise on "
+        "some tasks only: text-classification accuracy 0.730 against 0.720"
+    )
+
+
+def test_bfloat16_tasks_train_each_seed_under_both_policies(tmp_path, monkeypatch):
+    tiny = {
+        "task": Forecasting,
+        "options": {"window": 8, "horizon": 2, "min_epoch_windows": 1},
+        "description": "tiny",
+        "settings": {"cell": "gru", "units": 4, "epochs": 1},
+    }
+    monkeypatch.setattr(bfloat16_tasks, "TASKS", {"forecasting": tiny})
+    results = bfloat16_tasks.measure(["forecasting"], [0], tmp_path)
+    runs = results["forecasting"]["runs"]
+    assert set(runs) == {"float32", "mixed_bfloat16"}
+    for policy, (run,) in runs.items():
+        summary = json.loads(
+            (tmp_path / "forecasting" / f"{policy}-seed-0" / "metrics.json").read_text()
+        )
+        assert summary["settings"]["dtype_policy"] == policy
+        assert run["epochs"] == 1 and run["metric"] == summary["metrics"]["mae"]
+    with pytest.raises(SystemExit):
+        bfloat16_tasks.main(["--tasks", "nope"])

@@ -1,5 +1,7 @@
 """Every generated block of the documentation equals its committed benchmark output."""
 
+import json
+
 import pytest
 
 from benchmarks import readme_blocks
@@ -47,3 +49,20 @@ def test_write_block_refuses_unmarked_and_bad_names(tmp_path, monkeypatch):
     assert not (tmp_path / "results").exists()
     with pytest.raises(ValueError, match="Received: name='Bad Name'"):
         readme_blocks.write_block("Bad Name", "text", documents=(document,))
+
+
+def test_bfloat16_task_claims_match_the_committed_results():
+    """The README's sentence on bfloat16 task metrics, and the block's summary rows,
+    are what the committed per-seed results give."""
+    from benchmarks import bfloat16_tasks
+
+    saved = json.loads(bfloat16_tasks.RESULTS_JSON.read_text())
+    results = saved["tasks"]
+    assert len(saved["seeds"]) >= 3
+    for result in results.values():
+        assert [len(runs) for runs in result["runs"].values()] == [len(saved["seeds"])] * 2
+    block = readme_blocks.result_path("bfloat16-tasks").read_text()
+    for row in bfloat16_tasks.summary_rows(results):
+        assert row in block.splitlines()
+    readme = " ".join((readme_blocks.ROOT / "README.md").read_text().split())
+    assert bfloat16_tasks.conclusion(results) in readme

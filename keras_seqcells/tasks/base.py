@@ -5,7 +5,9 @@ build its model, evaluate it and compute its baselines; `Task.train` does the
 rest the same way for all of them: gradient clipping, a progress bar, a stop
 on a NaN loss, TensorBoard logs, resumable training
 (`keras.callbacks.BackupAndRestore`), a learning-curve PNG, held-out metrics
-beside the baselines and an atomically written `.keras` model.
+beside the baselines and an atomically written `.keras` model, all under the
+dtype policy of the settings (float32, or a mixed precision policy whose
+model still answers in float32).
 """
 
 import contextlib
@@ -261,7 +263,12 @@ class Task:
 
         Returns:
             A `TrainResult`. Running the same call again after an
-            interruption resumes from the last finished epoch.
+            interruption resumes from the last finished epoch (under the
+            interrupted run's dtype policy).
+
+        Raises:
+            CheckpointError: for a backup that is corrupt, or that was
+                written under another `dtype_policy` than the one given.
         """
         keras.utils.set_random_seed(settings.seed)
         data = self.load_data(source, seed=settings.seed, limit=limit)
@@ -316,7 +323,9 @@ class Task:
         seconds = time.perf_counter() - start
         model = self.inference_model(model)
         metrics = self.evaluate(model, data)
-        baselines = self.baselines(data)
+        # The baselines are the same reference under every policy of the model.
+        with dtype_policy_scope("float32"):
+            baselines = self.baselines(data)
         model_path = output_dir / "model.keras"
         save_atomically(model, model_path)
         plot_learning_curve(
