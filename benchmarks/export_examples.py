@@ -63,6 +63,10 @@ def task_options(task):
 def recorded_settings(settings):
     """The training settings that decide the model, as JSON holds them."""
     values = dataclasses.asdict(settings)
+    # Float32 (or the global policy, None) is what every record before the
+    # setting existed was trained under: such records leave it out.
+    if values.get("dtype_policy") in (None, "float32"):
+        values.pop("dtype_policy", None)
     return json.loads(
         json.dumps({key: value for key, value in values.items() if key not in RUN_ONLY_SETTINGS})
     )
