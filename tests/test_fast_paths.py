@@ -23,7 +23,13 @@ from tests.test_reference import BATCH, INPUT_DIM, UNITS, Problem
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"
 JAX = keras.backend.backend() == "jax"
-PATHS = ["eager", "generic"] + (["graph", "xla"] if TENSORFLOW else [])
+TORCH = keras.backend.backend() == "torch"
+# "keras-loop": the fast path through Keras's torch `rnn` loop, not `torch_loop`.
+PATHS = (
+    ["eager", "generic"]
+    + (["graph", "xla"] if TENSORFLOW else [])
+    + (["keras-loop"] if TORCH else [])
+)
 # Sample 0 skips middle steps, sample 1 is fully masked, sample 2 skips the end.
 MASK = np.array(
     [
@@ -38,13 +44,17 @@ with_path = pytest.mark.parametrize("path", PATHS)
 
 
 @contextlib.contextmanager
-def switches(fast=True, xla=True):
-    saved = (ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0])
-    ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0] = fast, xla
+def switches(fast=True, xla=True, torch_loop=True):
+    saved = (ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0], ks_loops._TORCH_LOOP[0])
+    ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0], ks_loops._TORCH_LOOP[0] = (
+        fast,
+        xla,
+        torch_loop,
+    )
     try:
         yield
     finally:
-        ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0] = saved
+        ks_loops._FAST_PATH[0], ks_loops._XLA_LOOP[0], ks_loops._TORCH_LOOP[0] = saved
 
 
 def call(layer, path, *args, **kwargs):
@@ -54,6 +64,7 @@ def call(layer, path, *args, **kwargs):
         "generic": {"fast": False},
         "graph": {"xla": False},
         "xla": {},
+        "keras-loop": {"torch_loop": False},
     }[path]
     with switches(**settings):
         if path in ("graph", "xla"):
@@ -344,3 +355,70 @@ def test_xla_loop_covers_the_measured_sizes(cell_class, batch, units, compiled):
 
     trace.get_concrete_function()
     assert decisions == [compiled]
+
+
+@pytest.mark.skipif(not TORCH, reason="the torch loop runs on the torch backend")
+@with_case
+def test_torch_loop_is_the_fast_path_on_torch(case, monkeypatch):
+    calls = []
+    original = ks_loops.torch_loop
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    def unused_rnn(*args, **kwargs):
+        raise AssertionError("Keras's torch `rnn` loop ran instead of `torch_loop`")
+
+    monkeypatch.setattr(ks_loops, "torch_loop", counted)
+    monkeypatch.setattr(ks_loops.keras_backend, "rnn", unused_rnn)
+    layer = case.layer(UNITS, return_sequences=True)
+    layer(np.zeros((BATCH, 3, INPUT_DIM), "float32"))
+    assert calls
+
+
+@pytest.mark.skipif(not TORCH, reason="the torch loop runs on the torch backend")
+@with_case
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_torch_loop_gradients_match_generic_loop(case, go_backwards):
+    """Autograd through `torch_loop` (masked, dropout) equals it through the generic loop.
+
+    In float32: Keras's torch `matmul` computes float64 operands in float32,
+    so float64 gradients differ by float32 rounding wherever the products'
+    shapes differ (one input projection for all steps here).
+    """
+    import torch
+
+    rng = np.random.default_rng(3)
+    x0 = rng.normal(size=(BATCH, MASK.shape[1], INPUT_DIM))
+    h0 = rng.normal(scale=0.5, size=(BATCH, UNITS))
+    weights = None
+    results = []
+    for path in ("eager", "generic"):
+        # A fresh layer per path: the same seed gives the same dropout masks.
+        keras.utils.set_random_seed(11)
+        layer = case.layer(
+            UNITS,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            dropout=0.3,
+            recurrent_dropout=0.2,
+            seed=5,
+        )
+        layer.build((BATCH, None, INPUT_DIM))
+        if weights is None:
+            weights = [
+                rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()
+            ]
+        layer.set_weights(weights)
+        x = torch.tensor(x0, dtype=torch.float32, requires_grad=True)
+        h = torch.tensor(h0, dtype=torch.float32, requires_grad=True)
+        initial = [h] * len(layer.cell._state_sizes())
+        with switches(fast=path == "eager"):
+            outputs, *states = layer(x, initial_state=initial, mask=MASK, training=True)
+        loss = (outputs**2).sum() + sum((s**3).sum() for s in states)
+        variables = [v.value for v in layer.trainable_variables]
+        results.append(torch.autograd.grad(loss, [x, h, *variables]))
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
