@@ -175,6 +175,10 @@ class SeqCellRNN(keras.layers.RNN):
         recurrent product (computing the input projection of all steps as
         one product before the loop measured slower on CPU, with and without
         XLA, in training and inference: a wide intermediate and its gradient).
+        On torch the loop is instead a Python loop around the cell's `step`
+        with all steps' input projections in one product before it
+        (`loops.torch_loop`: measured faster there than Keras's torch loop,
+        in inference and training).
 
         On the TensorFlow backend, when the layer runs inside a traced
         function (`predict`, `evaluate`, a `tf.function`) with
