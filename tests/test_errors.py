@@ -333,6 +333,11 @@ BAD_ARGUMENTS = {
     "clipvalue": (TypeError, "to be a number", True),
     "output_dir": (ValueError, "to be a non-empty path", " "),
     "verbose": (ValueError, "to be one of {0, 1, 2}", 3),
+    "dtype_policy": (
+        ValueError,
+        "to be one of {'float32', 'mixed_bfloat16', 'mixed_float16'}",
+        "bfloat16",
+    ),
     "adaptable": (ValueError, "to name settings of", ("epoch",)),
     "norm_gamma_initializer": (ValueError, "to be a Keras initializer", "onez"),
     "norm_beta_initializer": (ValueError, "to be a Keras initializer", 1),
