@@ -1,6 +1,7 @@
 """Comparisons of a served answer with the answer it should be, as serve_check reports them."""
 
 import contextlib
+import contextvars
 
 import numpy as np
 
@@ -9,7 +10,7 @@ import numpy as np
 #: float16, whose 8 or 11 significant bits round differently when a server's
 #: kernels order the sums otherwise than Keras's.
 TOLERANCES = {"float32": (1e-5, 1e-6), "half precision": (1e-2, 1e-3)}
-_precision = ["float32"]
+_PRECISION = contextvars.ContextVar("keras_seqcells_serve_check_precision", default="float32")
 
 
 class ServeCheckError(Exception):
@@ -27,17 +28,17 @@ def precision(name):
     """Inside the block, `compare` allows the rounding of `name` (a key of `TOLERANCES`)."""
     if name not in TOLERANCES:
         raise ValueError(f"Expected `name` among {list(TOLERANCES)}. Received: name={name!r}")
-    _precision.append(name)
+    token = _PRECISION.set(name)
     try:
         yield
     finally:
-        _precision.pop()
+        _PRECISION.reset(token)
 
 
 def compare(what, got, expected, rtol=None, atol=None):
     """Raises ServeCheckError unless `got` is `expected` (numbers within the rounding of
     the current `precision`: float32's unless set)."""
-    rounding = _precision[-1]
+    rounding = _PRECISION.get()
     default_rtol, default_atol = TOLERANCES[rounding]
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
