@@ -329,7 +329,7 @@ def test_traced_with_unknown_sizes_matches_eager(case, unknown):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not TENSORFLOW, reason="the XLA loop runs on TensorFlow")
+@pytest.mark.tensorflow_only(reason="the XLA-compiled loop is TensorFlow's")
 @pytest.mark.parametrize(
     ("cell_class", "batch", "units", "compiled"),
     [
@@ -357,7 +357,7 @@ def test_xla_loop_covers_the_measured_sizes(cell_class, batch, units, compiled):
     assert decisions == [compiled]
 
 
-@pytest.mark.skipif(not TORCH, reason="the torch loop runs on the torch backend")
+@pytest.mark.not_on_backend("tensorflow", "jax", reason="the torch loop is the torch backend's")
 @with_case
 def test_torch_loop_is_the_fast_path_on_torch(case, monkeypatch):
     calls = []
@@ -377,7 +377,7 @@ def test_torch_loop_is_the_fast_path_on_torch(case, monkeypatch):
     assert calls
 
 
-@pytest.mark.skipif(not TORCH, reason="the torch loop runs on the torch backend")
+@pytest.mark.not_on_backend("tensorflow", "jax", reason="the torch loop is the torch backend's")
 @with_case
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_torch_loop_gradients_match_generic_loop(case, go_backwards):
