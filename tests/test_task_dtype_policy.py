@@ -164,14 +164,29 @@ def test_cli_trains_under_the_dtype_policy(tmp_path, capsys):
     assert "invalid choice: 'bfloat16'" in capsys.readouterr().err
 
 
-def test_bfloat16_models_export_as_saved_models_and_refuse_onnx_and_litert(tmp_path):
+@pytest.fixture(scope="module")
+def bfloat16_models(tmp_path_factory):
+    """`(name, model, LiteRT sequence length)` of a text classifier and a forecaster
+    trained under `mixed_bfloat16`."""
+    folder = tmp_path_factory.mktemp("bfloat16_models")
     text = TextClassification(**TEXT_TASK).train(
-        tiny_settings(tmp_path / "text", dtype_policy="mixed_bfloat16"), limit=64
+        tiny_settings(folder / "text", dtype_policy="mixed_bfloat16"), limit=64
     )
     forecaster = Forecasting(**FORECAST_TASK).train(
-        tiny_settings(tmp_path / "forecast", dtype_policy="mixed_bfloat16"), limit=32
+        tiny_settings(folder / "forecast", dtype_policy="mixed_bfloat16"), limit=32
     )
-    for name, model, length in (("text", text.model, None), ("forecast", forecaster.model, 8)):
+    return [("text", text.model, None), ("forecast", forecaster.model, 8)]
+
+
+def test_bfloat16_models_refuse_onnx(bfloat16_models, tmp_path):
+    pytest.importorskip("onnx")
+    for name, model, _ in bfloat16_models:
+        with pytest.raises(ValueError, match="its dtype policy is 'mixed_bfloat16'"):
+            export_file(model, tmp_path / f"{name}.onnx", "onnx")
+
+
+def test_bfloat16_models_export_as_saved_models_and_refuse_litert(bfloat16_models, tmp_path):
+    for name, model, length in bfloat16_models:
         path = export(model, tmp_path / "saved_models" / name, xla=name == "forecast")
         report = serve_check(path, model=model, fresh_process=False)
         assert any(line.startswith("half-precision graph") for line in report)
@@ -181,8 +196,6 @@ def test_bfloat16_models_export_as_saved_models_and_refuse_onnx_and_litert(tmp_p
             tf.float32,
             tf.string,
         }
-        with pytest.raises(ValueError, match="its dtype policy is 'mixed_bfloat16'"):
-            export_file(model, tmp_path / f"{name}.onnx", "onnx")
         with pytest.raises(ValueError, match="with dtype policy 'mixed_bfloat16'"):
             export_file(model, tmp_path / f"{name}.tflite", "litert", sequence_length=length)
     # A float32 model's answers are still held to float32 rounding.
